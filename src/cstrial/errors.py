@@ -1,0 +1,67 @@
+"""The one exception family and the named warnings of cstrial.
+
+Domain code raises these and never prints or exits; the CLI catches
+`CstrialError` in one place (exit 2 for invalid input, 1 for a failed run).
+"""
+
+from __future__ import annotations
+
+
+class CstrialError(Exception):
+    """Root of every error cstrial raises on purpose."""
+
+    exit_code: int = 1
+
+
+class ProtocolError(CstrialError):
+    """The protocol is invalid: each problem names the file, line and field path."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[ProtocolProblem], source: str = "protocol") -> None:
+        self.problems = problems
+        self.source = source
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        lines = [f"{self.source} is invalid:"]
+        for p in self.problems:
+            lines.append(f"  • {p.render()}")
+        return "\n".join(lines)
+
+
+class ProtocolProblem:
+    """One problem in a protocol: where it is and what is wrong."""
+
+    __slots__ = ("line", "message", "path")
+
+    def __init__(self, path: str, message: str, line: int | None = None) -> None:
+        self.path = path
+        self.message = message
+        self.line = line
+
+    def render(self) -> str:
+        where = f"line {self.line}, " if self.line is not None else ""
+        field = f"{self.path}: " if self.path else ""
+        return f"{where}{field}{self.message}"
+
+    def __repr__(self) -> str:
+        return f"ProtocolProblem({self.render()!r})"
+
+
+class InfeasibleDesignError(CstrialError):
+    """The design cannot meet what was asked of it (power, eligibility, ...)."""
+
+    exit_code = 2
+
+
+class ConvergenceError(CstrialError):
+    """A numerical search or fit did not converge."""
+
+
+class MonteCarloPrecisionWarning(UserWarning):
+    """n_sims leaves the Monte Carlo SE of the power above the advised 0.01."""
+
+
+class CalibrationWarning(UserWarning):
+    """A recalibrated model parameter lies outside its published range."""
