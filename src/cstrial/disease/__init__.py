@@ -1,0 +1,21 @@
+"""Natural history: hazard of death over time given covariates."""
+
+from cstrial.disease.calibration import baseline_shift
+from cstrial.disease.model import (
+    MODEL_HORIZON_DAYS,
+    il6_log_hazard,
+    linear_predictor,
+    risk_by,
+    timing_fraction,
+)
+from cstrial.disease.parameters import DISEASE
+
+__all__ = [
+    "DISEASE",
+    "MODEL_HORIZON_DAYS",
+    "baseline_shift",
+    "il6_log_hazard",
+    "linear_predictor",
+    "risk_by",
+    "timing_fraction",
+]

@@ -1,0 +1,98 @@
+"""Inclusion and exclusion exactly as written in the protocol, and enrolment of eligible patients."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cstrial.errors import InfeasibleDesignError
+from cstrial.population.sample import Patients, sample_population
+from cstrial.protocol.covariates import COVARIATES
+
+# A criterion is a list of allowed values (categorical/boolean) or a (min, max) range.
+Criterion = Sequence[object] | tuple[float | None, float | None]
+
+# Below this eligible fraction a trial cannot be enrolled from the virtual population.
+MIN_ELIGIBLE_FRACTION = 1e-4
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """Inclusion (all must hold) and exclusion (none may hold) criteria, by covariate."""
+
+    inclusion: Mapping[str, Criterion] = field(default_factory=dict)
+    exclusion: Mapping[str, Criterion] = field(default_factory=dict)
+
+
+def eligible(patients: Patients, criteria: Criteria) -> np.ndarray:
+    """Boolean mask of patients meeting every inclusion and no exclusion criterion."""
+    n = len(next(iter(patients.values())))
+    mask = np.ones(n, dtype=bool)
+    for name, criterion in criteria.inclusion.items():
+        mask &= _meets(patients[name], name, criterion)
+    for name, criterion in criteria.exclusion.items():
+        mask &= ~_meets(patients[name], name, criterion)
+    return mask
+
+
+def enroll(
+    rng: np.random.Generator, n: int, criteria: Criteria, eligible_fraction: float
+) -> tuple[Patients, int]:
+    """Screen virtual patients until exactly `n` are eligible; return them and the number screened.
+
+    Patients are screened in batches sized from the expected eligible fraction; the
+    enrolled are the first `n` eligible in screening order, so the result depends only
+    on the generator's state.
+    """
+    if eligible_fraction < MIN_ELIGIBLE_FRACTION:
+        raise InfeasibleDesignError(_rarity_message(eligible_fraction))
+    parts: list[Patients] = []
+    found = 0
+    screened = 0
+    while found < n:
+        batch = int(np.ceil((n - found) / eligible_fraction * 1.05)) + 64
+        candidates = sample_population(rng, batch)
+        mask = eligible(candidates, criteria)
+        take = np.flatnonzero(mask)[: n - found]
+        if take.size == 0:
+            screened += batch
+            continue
+        parts.append({k: v[take] for k, v in candidates.items()})
+        found += take.size
+        screened += int(take[-1]) + 1 if found == n else batch
+    patients = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return patients, screened
+
+
+def _meets(values: np.ndarray, name: str, criterion: Criterion) -> np.ndarray:
+    covariate = COVARIATES[name]
+    if covariate.kind == "numeric":
+        low, high = criterion  # type: ignore[misc]
+        mask = np.ones(values.shape, dtype=bool)
+        if low is not None:
+            mask &= values >= low
+        if high is not None:
+            mask &= values <= high
+        return mask
+    if covariate.kind == "boolean":
+        allowed = {bool(v) for v in criterion}  # type: ignore[union-attr]
+        return np.isin(values, list(allowed))
+    codes = [covariate.levels.index(str(v)) for v in criterion]  # type: ignore[union-attr]
+    return np.isin(values, codes)
+
+
+def _rarity_message(fraction: float) -> str:
+    if fraction == 0:
+        share = "none of the virtual cardiogenic-shock population"
+    else:
+        share = (
+            f"{fraction:.4%} of the virtual cardiogenic-shock population "
+            f"(about 1 in {1 / fraction:,.0f} screened)"
+        )
+    return (
+        f"population.inclusion/exclusion leave {share} eligible; at least "
+        f"{MIN_ELIGIBLE_FRACTION:.2%} is needed. Widen a range (e.g. a lower "
+        "il6_pg_ml min) or allow more categories."
+    )

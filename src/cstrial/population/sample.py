@@ -1,0 +1,118 @@
+"""Draw virtual cardiogenic-shock patients: a Gaussian copula over the latent severity and biomarkers.
+
+A latent severity S sets the SCAI stage (thresholds at the stage mix); lactate,
+IL-6, CRP, creatinine and LVEF share a Gaussian copula with S, so IL-6 and
+lactate rise with stage. Etiology sets age and the arrest and MCS probabilities;
+arrest and MCS load on S through probit models. Categorical covariates are int8
+codes into `COVARIATES[name].levels`; booleans are bool; the rest float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import ndtr, ndtri
+
+from cstrial.parameters import ParameterTable
+from cstrial.population.parameters import LATENT, POPULATION, latent_correlation
+
+Patients = dict[str, np.ndarray]
+
+# CKD-EPI 2021 race-free creatinine equation (Inker LA et al., NEJM 2021;385:1737).
+_CKD_EPI = {
+    "female": {"kappa": 0.7, "alpha": -0.241, "factor": 1.012},
+    "male": {"kappa": 0.9, "alpha": -0.302, "factor": 1.0},
+}
+
+
+def sample_population(
+    rng: np.random.Generator, n: int, table: ParameterTable = POPULATION
+) -> Patients:
+    """Draw `n` patients of the default CS population (SCAI C-E) as a dict of arrays."""
+    p = table
+    chol = np.linalg.cholesky(latent_correlation(table))
+    z = rng.standard_normal((n, len(LATENT))) @ chol.T
+    latent = {name: z[:, i] for i, name in enumerate(LATENT)}
+    severity = latent["severity"]
+
+    # etiology codes: 0 AMI, 1 HF, 2 other
+    u_etiology = rng.random(n)
+    etiology = np.where(
+        u_etiology < p["p_etiology_ami"],
+        0,
+        np.where(u_etiology < p["p_etiology_ami"] + p["p_etiology_hf"], 1, 2),
+    ).astype(np.int8)
+
+    age_mean = np.array([p["age_mean_ami"], p["age_mean_hf"], p["age_mean_other"]])[etiology]
+    age_sd = np.array([p["age_sd_ami"], p["age_sd_hf"], p["age_sd_other"]])[etiology]
+    age = _truncated_normal(rng.random(n), age_mean, age_sd, p["age_min"], p["age_max"])
+
+    sex = (rng.random(n) < p["p_male"]).astype(np.int8)  # 0 female, 1 male
+
+    c_cut = ndtri(p["p_scai_c"])
+    d_cut = ndtri(p["p_scai_c"] + p["p_scai_d"])
+    scai_stage = ((severity > c_cut).astype(np.int8) + (severity > d_cut)).astype(np.int8)
+
+    p_arrest = np.array([p["p_arrest_ami"], p["p_arrest_hf"], p["p_arrest_other"]])[etiology]
+    arrest = _probit_event(rng, severity, p_arrest, p["arrest_severity_loading"])
+    comatose = arrest & (rng.random(n) < p["p_comatose_given_arrest"])
+    p_mcs = np.where(etiology == 0, p["p_mcs_ami"], p["p_mcs_non_ami"])
+    mcs = _probit_event(rng, severity, p_mcs, p["mcs_severity_loading"])
+
+    lactate = np.exp(np.log(p["lactate_median"]) + p["lactate_sd_log"] * latent["lactate"])
+    il6 = np.exp(np.log(p["il6_median"]) + p["il6_sd_log"] * latent["il6"])
+    crp = np.exp(np.log(p["crp_median"]) + p["crp_sd_log"] * latent["crp"])
+    creatinine = np.exp(
+        np.log(p["creatinine_median"]) + p["creatinine_sd_log"] * latent["creatinine"]
+    )
+    lvef = _truncated_normal(
+        ndtr(latent["lvef"]), p["lvef_mean"], p["lvef_sd"], p["lvef_min"], p["lvef_max"]
+    )
+
+    return {
+        "age": age,
+        "sex": sex,
+        "etiology": etiology,
+        "scai_stage": scai_stage,
+        "lactate_mmol_l": lactate,
+        "il6_pg_ml": il6,
+        "crp_mg_l": crp,
+        "egfr_ml_min": egfr_ckd_epi_2021(creatinine, age, sex == 1),
+        "lvef_pct": lvef,
+        "cardiac_arrest": arrest,
+        "comatose_after_arrest": comatose,
+        "mcs_at_baseline": mcs,
+    }
+
+
+def egfr_ckd_epi_2021(
+    creatinine_mg_dl: np.ndarray, age: np.ndarray, male: np.ndarray
+) -> np.ndarray:
+    """eGFR (mL/min/1.73 m2) by the CKD-EPI 2021 race-free equation (Inker 2021)."""
+    kappa = np.where(male, _CKD_EPI["male"]["kappa"], _CKD_EPI["female"]["kappa"])
+    alpha = np.where(male, _CKD_EPI["male"]["alpha"], _CKD_EPI["female"]["alpha"])
+    factor = np.where(male, _CKD_EPI["male"]["factor"], _CKD_EPI["female"]["factor"])
+    ratio = creatinine_mg_dl / kappa
+    return (
+        142.0
+        * np.minimum(ratio, 1.0) ** alpha
+        * np.maximum(ratio, 1.0) ** -1.200
+        * 0.9938**age
+        * factor
+    )
+
+
+def _truncated_normal(
+    u: np.ndarray, mean: np.ndarray | float, sd: np.ndarray | float, low: float, high: float
+) -> np.ndarray:
+    """Inverse-CDF draw from N(mean, sd) truncated to [low, high], given uniforms u."""
+    a = ndtr((low - mean) / sd)
+    b = ndtr((high - mean) / sd)
+    return mean + sd * ndtri(a + u * (b - a))
+
+
+def _probit_event(
+    rng: np.random.Generator, severity: np.ndarray, prob: np.ndarray, loading: float
+) -> np.ndarray:
+    """Bernoulli(prob) events whose latent normal correlates `loading` with severity."""
+    latent = loading * severity + np.sqrt(1.0 - loading**2) * rng.standard_normal(severity.shape)
+    return latent > ndtri(1.0 - prob)
