@@ -1,0 +1,95 @@
+"""Effect models do to each patient's risk exactly what their definitions say."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from cstrial.disease import linear_predictor
+from cstrial.population import sample_population
+from cstrial.treatment import hazard_course
+
+
+@pytest.fixture(scope="module")
+def patients():
+    p = sample_population(np.random.default_rng(11), 50_000)
+    return p, np.exp(linear_predictor(p))
+
+
+def _risk(effect, patients, horizon=30.0):
+    p, h30 = patients
+    return hazard_course(effect, h30, p["il6_pg_ml"], horizon).risk(horizon)
+
+
+def test_risk_ratio_multiplies_each_patients_risk(patients):
+    control = _risk(None, patients)
+    treated = _risk(SimpleNamespace(model="risk-ratio", value=0.85), patients)
+    np.testing.assert_allclose(treated, 0.85 * control, rtol=1e-10)
+
+
+def test_odds_ratio_multiplies_each_patients_odds(patients):
+    control = _risk(None, patients)
+    treated = _risk(SimpleNamespace(model="odds-ratio", value=0.75), patients)
+    np.testing.assert_allclose(treated / (1 - treated), 0.75 * control / (1 - control), rtol=1e-9)
+
+
+def test_hazard_ratio_acts_on_the_cumulative_hazard(patients):
+    # S_T(t) = S_C(t)^HR under proportional hazards
+    control = _risk(None, patients, 14.0)
+    treated = _risk(SimpleNamespace(model="hazard-ratio", value=0.8), patients, 14.0)
+    np.testing.assert_allclose(-np.log1p(-treated), 0.8 * -np.log1p(-control), rtol=1e-9)
+
+
+def test_il6_mediated_benefit_grows_with_baseline_il6(patients):
+    p, _ = patients
+    control = _risk(None, patients)
+    treated = _risk(SimpleNamespace(model="il6-mediated", blockade=0.7, delay_hours=0.0), patients)
+    log_rr = np.log(treated / control)
+    quartile = np.digitize(p["il6_pg_ml"], np.quantile(p["il6_pg_ml"], [0.25, 0.5, 0.75]))
+    by_quartile = [log_rr[quartile == q].mean() for q in range(4)]
+    assert by_quartile[0] == pytest.approx(0.0)  # below the median: no effect
+    assert by_quartile[1] == pytest.approx(0.0)
+    assert by_quartile[2] < 0
+    assert by_quartile[3] < by_quartile[2]
+
+
+def test_zero_blockade_is_no_effect(patients):
+    control = _risk(None, patients)
+    treated = _risk(SimpleNamespace(model="il6-mediated", blockade=0.0, delay_hours=6.0), patients)
+    np.testing.assert_allclose(treated, control, rtol=1e-14)
+
+
+def test_treatment_delay_costs_benefit(patients):
+    early = _risk(
+        SimpleNamespace(model="il6-mediated", blockade=0.7, delay_hours=0.0), patients
+    ).mean()
+    late = _risk(
+        SimpleNamespace(model="il6-mediated", blockade=0.7, delay_hours=24.0), patients
+    ).mean()
+    control = _risk(None, patients).mean()
+    assert early < late < control
+
+
+@pytest.mark.parametrize(
+    "effect",
+    [
+        None,
+        SimpleNamespace(model="hazard-ratio", value=0.7),
+        SimpleNamespace(model="il6-mediated", blockade=0.8, delay_hours=12.0),
+    ],
+)
+def test_death_time_inverts_the_cumulative_hazard(patients, effect):
+    p, h30 = patients
+    course = hazard_course(effect, h30, p["il6_pg_ml"], 30.0)
+    exposure = np.random.default_rng(0).standard_exponential(h30.size)
+    days = course.death_time(exposure, 30.0)
+    died = np.isfinite(days)
+    # died by day 30 exactly when the unit exponential falls below H(30)
+    np.testing.assert_array_equal(died, exposure < course.cumulative_hazard(30.0))
+    h_at_death = np.array(
+        [
+            course.cumulative_hazard(d)[i]
+            for i, d in zip(np.flatnonzero(died)[:200], days[died][:200], strict=True)
+        ]
+    )
+    np.testing.assert_allclose(h_at_death, exposure[died][:200], rtol=1e-9)
