@@ -1,0 +1,72 @@
+"""Loading a protocol from a YAML file or a mapping, reporting every problem at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cstrial.errors import ProtocolError, ProtocolProblem
+from cstrial.protocol.models import Protocol
+from cstrial.protocol.scenarios import scenario_problems
+from cstrial.protocol.validation import check, in_file_order, to_problems
+from cstrial.protocol.yaml_nodes import Lines, parse_yaml
+
+_TOP = "name, title, population, arms, endpoints, design, simulation, scenarios"
+
+
+def load_protocol(path: str | Path) -> Protocol:
+    """Read, validate and return the protocol in a YAML file.
+
+    Raises ProtocolError naming every problem in the file with its line and
+    field path, including problems of its scenarios.
+    """
+    path = Path(path)
+    text = _read(path)
+    parsed = parse_yaml(text)
+    if parsed.data is None and parsed.problems:  # a YAML syntax error
+        raise ProtocolError(parsed.problems, str(path))
+    return _validated(parsed.data, str(path), parsed.lines, parsed.problems, text, path)
+
+
+def parse_protocol(
+    data: dict[str, Any], source: str = "protocol", lines: Lines | None = None
+) -> Protocol:
+    """Validate and return the protocol in a mapping, as `load_protocol` does for a file.
+
+    `lines` maps locations such as ('arms', 1, 'allocation') to file lines, if known.
+    """
+    return _validated(data, source, lines or {}, [], None, None)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        reason = "file not found"
+    except IsADirectoryError:
+        reason = "is a directory, not a protocol file"
+    except UnicodeDecodeError as error:
+        reason = f"is not UTF-8 text (byte {error.start})"
+    except OSError as error:
+        reason = f"cannot be read: {error.strerror or error}"
+    raise ProtocolError([ProtocolProblem("", reason)], str(path))
+
+
+def _validated(
+    data: Any,
+    source: str,
+    lines: Lines,
+    problems: list[ProtocolProblem],
+    text: str | None,
+    path: Path | None,
+) -> Protocol:
+    if not isinstance(data, dict):
+        what = "the file is empty" if data is None else "the top level is not a mapping"
+        message = f"{what}: a protocol is a mapping of fields ({_TOP})"
+        raise ProtocolError([*problems, ProtocolProblem("", message, lines.get(()))], source)
+    context = {"written": data, "source_text": text, "source_path": path}
+    protocol, found = check(data, context)
+    problems = [*problems, *to_problems(found, lines), *scenario_problems(data, lines, found)]
+    if problems or protocol is None:
+        raise ProtocolError(in_file_order(problems), source)
+    return protocol
