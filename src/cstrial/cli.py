@@ -21,8 +21,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out_console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+# Off a terminal (CI, pipes) tables keep their full width instead of wrapping at 80 columns.
+_WIDTH = None if sys.stdout.isatty() else 200
+out_console = Console(highlight=False, soft_wrap=True, width=_WIDTH)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
 
 ProtocolArg = Annotated[Path, typer.Argument(help="Protocol YAML file.", show_default=False)]
 JsonOpt = Annotated[
@@ -147,8 +149,8 @@ def _print_summary(result) -> None:
         "control",
         "treatment",
         "true effect",
-        "E[N]",
-        "E[months]",
+        "expected N",
+        "expected months",
     ):
         table.add_column(
             column, justify="left" if column in ("scenario", "comparison") else "right"
