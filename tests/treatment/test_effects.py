@@ -30,7 +30,8 @@ def test_risk_ratio_multiplies_each_patients_risk(patients):
 def test_odds_ratio_multiplies_each_patients_odds(patients):
     control = _risk(None, patients)
     treated = _risk(SimpleNamespace(model="odds-ratio", value=0.75), patients)
-    np.testing.assert_allclose(treated / (1 - treated), 0.75 * control / (1 - control), rtol=1e-9)
+    expected_odds = 0.75 * control / (1 - control)
+    np.testing.assert_allclose(treated, expected_odds / (1 + expected_odds), rtol=1e-12)
 
 
 def test_hazard_ratio_acts_on_the_cumulative_hazard(patients):

@@ -16,6 +16,7 @@ Criterion = Sequence[object] | tuple[float | None, float | None]
 
 # Below this eligible fraction a trial cannot be enrolled from the virtual population.
 MIN_ELIGIBLE_FRACTION = 1e-4
+SCREEN_BATCH = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ def enroll(
     found = 0
     screened = 0
     while found < n:
-        batch = int(np.ceil((n - found) / eligible_fraction * 1.05)) + 64
+        # bounded batches keep the temporaries in cache; their sizes depend only on n
+        batch = min(int(np.ceil((n - found) / eligible_fraction * 1.05)) + 64, SCREEN_BATCH)
         candidates = sample_population(rng, batch)
         mask = eligible(candidates, criteria)
         take = np.flatnonzero(mask)[: n - found]
@@ -76,11 +78,14 @@ def _meets(values: np.ndarray, name: str, criterion: Criterion) -> np.ndarray:
         if high is not None:
             mask &= values <= high
         return mask
+    # categorical codes and booleans index a small lookup table of allowed values
     if covariate.kind == "boolean":
-        allowed = {bool(v) for v in criterion}  # type: ignore[union-attr]
-        return np.isin(values, list(allowed))
-    codes = [covariate.levels.index(str(v)) for v in criterion]  # type: ignore[union-attr]
-    return np.isin(values, codes)
+        allowed = np.zeros(2, dtype=bool)
+        allowed[[int(bool(v)) for v in criterion]] = True  # type: ignore[union-attr]
+        return allowed[values.astype(np.int8)]
+    allowed = np.zeros(len(covariate.levels), dtype=bool)
+    allowed[[covariate.levels.index(str(v)) for v in criterion]] = True  # type: ignore[union-attr]
+    return allowed[values]
 
 
 def _rarity_message(fraction: float) -> str:

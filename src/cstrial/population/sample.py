@@ -30,8 +30,8 @@ def sample_population(
     """Draw `n` patients of the default CS population (SCAI C-E) as a dict of arrays."""
     p = table
     chol = np.linalg.cholesky(latent_correlation(table))
-    z = rng.standard_normal((n, len(LATENT))) @ chol.T
-    latent = {name: z[:, i] for i, name in enumerate(LATENT)}
+    z = chol @ rng.standard_normal((len(LATENT), n))  # rows contiguous: fast and cache-friendly
+    latent = {name: z[i] for i, name in enumerate(LATENT)}
     severity = latent["severity"]
 
     # etiology codes: 0 AMI, 1 HF, 2 other
@@ -44,26 +44,24 @@ def sample_population(
 
     age_mean = np.array([p["age_mean_ami"], p["age_mean_hf"], p["age_mean_other"]])[etiology]
     age_sd = np.array([p["age_sd_ami"], p["age_sd_hf"], p["age_sd_other"]])[etiology]
-    age = _truncated_normal(rng.random(n), age_mean, age_sd, p["age_min"], p["age_max"])
+    age = _truncated_normal_by_rejection(rng, age_mean, age_sd, p["age_min"], p["age_max"])
 
     sex = (rng.random(n) < p["p_male"]).astype(np.int8)  # 0 female, 1 male
 
     c_cut = ndtri(p["p_scai_c"])
     d_cut = ndtri(p["p_scai_c"] + p["p_scai_d"])
-    scai_stage = ((severity > c_cut).astype(np.int8) + (severity > d_cut)).astype(np.int8)
+    scai_stage = (severity > c_cut).astype(np.int8) + (severity > d_cut).astype(np.int8)
 
-    p_arrest = np.array([p["p_arrest_ami"], p["p_arrest_hf"], p["p_arrest_other"]])[etiology]
-    arrest = _probit_event(rng, severity, p_arrest, p["arrest_severity_loading"])
+    arrest_cut = ndtri(1.0 - np.array([p["p_arrest_ami"], p["p_arrest_hf"], p["p_arrest_other"]]))
+    arrest = _probit_event(rng, severity, arrest_cut[etiology], p["arrest_severity_loading"])
     comatose = arrest & (rng.random(n) < p["p_comatose_given_arrest"])
-    p_mcs = np.where(etiology == 0, p["p_mcs_ami"], p["p_mcs_non_ami"])
-    mcs = _probit_event(rng, severity, p_mcs, p["mcs_severity_loading"])
+    mcs_cut = ndtri(1.0 - np.array([p["p_mcs_ami"], p["p_mcs_non_ami"], p["p_mcs_non_ami"]]))
+    mcs = _probit_event(rng, severity, mcs_cut[etiology], p["mcs_severity_loading"])
 
     lactate = np.exp(np.log(p["lactate_median"]) + p["lactate_sd_log"] * latent["lactate"])
     il6 = np.exp(np.log(p["il6_median"]) + p["il6_sd_log"] * latent["il6"])
     crp = np.exp(np.log(p["crp_median"]) + p["crp_sd_log"] * latent["crp"])
-    creatinine = np.exp(
-        np.log(p["creatinine_median"]) + p["creatinine_sd_log"] * latent["creatinine"]
-    )
+    log_creatinine = np.log(p["creatinine_median"]) + p["creatinine_sd_log"] * latent["creatinine"]
     lvef = _truncated_normal(
         ndtr(latent["lvef"]), p["lvef_mean"], p["lvef_sd"], p["lvef_min"], p["lvef_max"]
     )
@@ -76,7 +74,7 @@ def sample_population(
         "lactate_mmol_l": lactate,
         "il6_pg_ml": il6,
         "crp_mg_l": crp,
-        "egfr_ml_min": egfr_ckd_epi_2021(creatinine, age, sex == 1),
+        "egfr_ml_min": _egfr_from_log_creatinine(log_creatinine, age, sex == 1),
         "lvef_pct": lvef,
         "cardiac_arrest": arrest,
         "comatose_after_arrest": comatose,
@@ -88,17 +86,36 @@ def egfr_ckd_epi_2021(
     creatinine_mg_dl: np.ndarray, age: np.ndarray, male: np.ndarray
 ) -> np.ndarray:
     """eGFR (mL/min/1.73 m2) by the CKD-EPI 2021 race-free equation (Inker 2021)."""
-    kappa = np.where(male, _CKD_EPI["male"]["kappa"], _CKD_EPI["female"]["kappa"])
-    alpha = np.where(male, _CKD_EPI["male"]["alpha"], _CKD_EPI["female"]["alpha"])
-    factor = np.where(male, _CKD_EPI["male"]["factor"], _CKD_EPI["female"]["factor"])
-    ratio = creatinine_mg_dl / kappa
-    return (
-        142.0
-        * np.minimum(ratio, 1.0) ** alpha
-        * np.maximum(ratio, 1.0) ** -1.200
-        * 0.9938**age
-        * factor
+    return _egfr_from_log_creatinine(np.log(creatinine_mg_dl), age, male)
+
+
+def _egfr_from_log_creatinine(
+    log_creatinine: np.ndarray, age: np.ndarray, male: np.ndarray
+) -> np.ndarray:
+    # 142 * min(Scr/k, 1)^a * max(Scr/k, 1)^-1.2 * 0.9938^age * f, evaluated on the log scale
+    female, man = _CKD_EPI["female"], _CKD_EPI["male"]
+    log_ratio = log_creatinine - np.log(np.where(male, man["kappa"], female["kappa"]))
+    alpha = np.where(male, man["alpha"], female["alpha"])
+    log_factor = np.where(male, np.log(man["factor"]), np.log(female["factor"]))
+    return np.exp(
+        np.log(142.0)
+        + alpha * np.minimum(log_ratio, 0.0)
+        - 1.200 * np.maximum(log_ratio, 0.0)
+        + np.log(0.9938) * age
+        + log_factor
     )
+
+
+def _truncated_normal_by_rejection(
+    rng: np.random.Generator, mean: np.ndarray, sd: np.ndarray, low: float, high: float
+) -> np.ndarray:
+    """N(mean, sd) truncated to [low, high]: draw, then redraw the few outside until none are."""
+    values = mean + sd * rng.standard_normal(mean.shape)
+    outside = np.flatnonzero((values < low) | (values > high))
+    while outside.size:
+        values[outside] = mean[outside] + sd[outside] * rng.standard_normal(outside.size)
+        outside = outside[(values[outside] < low) | (values[outside] > high)]
+    return values
 
 
 def _truncated_normal(
@@ -111,8 +128,8 @@ def _truncated_normal(
 
 
 def _probit_event(
-    rng: np.random.Generator, severity: np.ndarray, prob: np.ndarray, loading: float
+    rng: np.random.Generator, severity: np.ndarray, cut: np.ndarray, loading: float
 ) -> np.ndarray:
-    """Bernoulli(prob) events whose latent normal correlates `loading` with severity."""
+    """Events with probability 1 - Phi(cut) whose latent normal correlates `loading` with severity."""
     latent = loading * severity + np.sqrt(1.0 - loading**2) * rng.standard_normal(severity.shape)
-    return latent > ndtri(1.0 - prob)
+    return latent > cut
