@@ -16,6 +16,7 @@ from cstrial.accrual import DAYS_PER_MONTH, enrolment_months
 from cstrial.design import group_sequential_boundaries
 from cstrial.disease import baseline_shift, linear_predictor
 from cstrial.population import Criteria, eligible, sample_population
+from cstrial.population.eligibility import check_eligibility
 from cstrial.population.sample import Patients
 from cstrial.protocol.covariates import COVARIATES
 from cstrial.treatment import hazard_course
@@ -74,6 +75,7 @@ def plan_scenario(scenario: object, seed: int) -> ScenarioPlan:
     design = protocol.design
     endpoint = protocol.endpoints.primary
     criteria = criteria_of(protocol.population)
+    check_eligibility(reference_fraction(criteria), scenario.name)  # type: ignore[attr-defined]
     reference = reference_population(criteria)
     eta = linear_predictor(reference)
     target = protocol.population.control_mortality_30d

@@ -47,8 +47,7 @@ def enroll(
     enrolled are the first `n` eligible in screening order, so the result depends only
     on the generator's state.
     """
-    if eligible_fraction < MIN_ELIGIBLE_FRACTION:
-        raise InfeasibleDesignError(_rarity_message(eligible_fraction))
+    check_eligibility(eligible_fraction)
     parts: list[Patients] = []
     found = 0
     screened = 0
@@ -66,6 +65,13 @@ def enroll(
         screened += int(take[-1]) + 1 if found == n else batch
     patients = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     return patients, screened
+
+
+def check_eligibility(eligible_fraction: float, scenario: str | None = None) -> None:
+    """Raise InfeasibleDesignError when (almost) no one in the population is eligible."""
+    if eligible_fraction < MIN_ELIGIBLE_FRACTION:
+        where = f"scenario {scenario!r}: " if scenario else ""
+        raise InfeasibleDesignError(where + _rarity_message(eligible_fraction))
 
 
 def _meets(values: np.ndarray, name: str, criterion: Criterion) -> np.ndarray:

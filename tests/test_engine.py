@@ -1,0 +1,181 @@
+"""The engine: reproducible bytes whatever the workers, correct operating characteristics, safe files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+from cstrial import engine, simulate
+from cstrial.engine import run
+
+TRIALS_COLUMNS = [
+    "scenario",
+    "comparison",
+    "sim",
+    "decision",
+    "stop_look",
+    "n_enrolled",
+    "n_control",
+    "n_treatment",
+    "events_control",
+    "events_treatment",
+    "z_look_1",
+    "estimate",
+    "p_value",
+]
+SUMMARY_COLUMNS = [
+    "scenario",
+    "comparison",
+    "n_sims",
+    "power",
+    "power_se",
+    "power_ci_low",
+    "power_ci_high",
+    "reject_look_1",
+    "futility_look_1",
+    "expected_n",
+    "expected_duration_months",
+    "control_rate",
+    "treatment_rate",
+    "mean_estimate",
+    "true_effect",
+    "bias",
+]
+
+
+def test_same_seed_gives_the_same_bytes_whatever_the_number_of_workers(write_protocol, tmp_path):
+    protocol = write_protocol({"simulation.chunk_size": 100})
+    one = run(protocol, n_sims=500, jobs=1, out=tmp_path / "one")
+    two = run(protocol, n_sims=500, jobs=2, out=tmp_path / "two")
+    assert (one.out / "trials.parquet").read_bytes() == (two.out / "trials.parquet").read_bytes()
+    assert (one.out / "summary.parquet").read_bytes() == (two.out / "summary.parquet").read_bytes()
+
+
+def test_a_single_scenario_reproduces_its_rows_of_the_full_run(write_protocol, tmp_path):
+    protocol = write_protocol()
+    full = pd.read_parquet(run(protocol, n_sims=300, jobs=1, out=tmp_path / "full").trials_path)
+    alone = pd.read_parquet(
+        run(
+            protocol, n_sims=300, jobs=1, out=tmp_path / "alone", scenario="null-effect"
+        ).trials_path
+    )
+    expected = full[full["scenario"] == "null-effect"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(alone, expected)
+
+
+def test_a_different_seed_gives_different_trials(write_protocol, tmp_path):
+    protocol = write_protocol()
+    a = pd.read_parquet(run(protocol, n_sims=200, seed=1, jobs=1, out=tmp_path / "a").trials_path)
+    b = pd.read_parquet(run(protocol, n_sims=200, seed=2, jobs=1, out=tmp_path / "b").trials_path)
+    assert not a["events_control"].equals(b["events_control"])
+
+
+def test_outputs_hold_the_contract_columns(write_protocol, tmp_path):
+    result = run(write_protocol(), n_sims=100, jobs=1, out=tmp_path / "run")
+    trials = pd.read_parquet(result.trials_path)
+    assert list(trials.columns[: len(TRIALS_COLUMNS) - 2]) == TRIALS_COLUMNS[:-2]
+    assert set(TRIALS_COLUMNS) <= set(trials.columns)
+    assert len(trials) == 2 * 100
+    assert set(trials["decision"]) <= {"efficacy", "futility", "none"}
+    assert set(trials["comparison"]) == {"active vs control"}
+    summary = pd.read_parquet(result.out / "summary.parquet")
+    assert set(SUMMARY_COLUMNS) <= set(summary.columns)
+    assert list(summary["scenario"]) == ["base", "null-effect"]
+    manifest = json.loads((result.out / "manifest.json").read_text())
+    for key in (
+        "cstrial_version",
+        "protocol",
+        "seed",
+        "n_sims",
+        "wall_time_seconds",
+        "dependencies",
+    ):
+        assert key in manifest
+    assert len(manifest["protocol"]["sha256"]) == 64
+    assert manifest["protocol"]["resolved_yaml"].startswith("name: small")
+
+
+def test_power_matches_the_normal_approximation_for_a_risk_ratio(write_protocol, tmp_path):
+    """Power of the pooled z-test from the arms' true rates (Fleiss 2003, eq. 4.14), within 4 SE."""
+    n_sims = 4000
+    result = run(write_protocol(), n_sims=n_sims, jobs=2, out=tmp_path / "run", scenario="base")
+    row = result.summary.iloc[0]
+    p_c, p_t, n = row["true_control_rate"], row["true_treatment_rate"], 200
+    p_bar = (p_c + p_t) / 2
+    analytic = norm.cdf(
+        ((p_c - p_t) - norm.ppf(1 - 0.025) * np.sqrt(2 * p_bar * (1 - p_bar) / n))
+        / np.sqrt((p_c * (1 - p_c) + p_t * (1 - p_t)) / n)
+    )
+    se = np.sqrt(analytic * (1 - analytic) / n_sims)
+    assert abs(row["power"] - analytic) < 4 * se, (row["power"], analytic, se)
+    assert row["treatment_rate"] / row["control_rate"] == pytest.approx(0.8, abs=0.02)
+
+
+def test_type_one_error_is_alpha_under_the_null_small(write_protocol, tmp_path):
+    n_sims = 4000
+    result = run(
+        write_protocol(), n_sims=n_sims, jobs=2, out=tmp_path / "run", scenario="null-effect"
+    )
+    se = np.sqrt(0.025 * 0.975 / n_sims)
+    assert abs(result.summary["power"].iloc[0] - 0.025) < 4 * se
+
+
+@pytest.mark.slow
+def test_type_one_error_is_alpha_under_the_null(write_protocol, tmp_path):
+    """>= 20,000 null trials: rejection rate within 4 Monte Carlo SE of alpha (issue 2)."""
+    n_sims = 20_000
+    protocol = write_protocol({"simulation.chunk_size": 1000})
+    result = run(protocol, n_sims=n_sims, jobs=2, out=tmp_path / "run", scenario="null-effect")
+    se = np.sqrt(0.025 * 0.975 / n_sims)
+    assert abs(result.summary["power"].iloc[0] - 0.025) < 4 * se
+
+
+def test_recalibration_hits_control_mortality(write_protocol, tmp_path):
+    """control_mortality_30d = 0.45: the simulated control rate over ~600k patients is within 0.005."""
+    protocol = write_protocol(
+        {"population.control_mortality_30d": 0.45, "design.sample_size": 2000}
+    )
+    result = run(protocol, n_sims=600, jobs=2, out=tmp_path / "run", scenario="base")
+    row = result.summary.iloc[0]
+    assert row["true_control_rate"] == pytest.approx(0.45, abs=1e-6)
+    assert row["control_rate"] == pytest.approx(0.45, abs=0.005)
+
+
+def test_patients_are_saved_for_the_first_replicates(write_protocol, tmp_path):
+    result = run(write_protocol(), n_sims=300, jobs=1, out=tmp_path / "run", save_patients=3)
+    patients = pd.read_parquet(result.out / "patients.parquet")
+    assert len(patients) == 2 * 3 * 400
+    assert set(patients["sim"]) == {0, 1, 2}
+    assert {"age", "il6_pg_ml", "scai_stage", "arm", "death", "death_day"} <= set(patients.columns)
+    assert set(patients["etiology"]) == {"AMI"}
+    trials = pd.read_parquet(result.trials_path)
+    first = trials[(trials["scenario"] == "base") & (trials["sim"] == 0)].iloc[0]
+    mine = patients[(patients["scenario"] == "base") & (patients["sim"] == 0)]
+    assert mine.query("arm == 'control'")["death"].sum() == first["events_control"]
+
+
+def test_a_failed_run_leaves_no_file_that_looks_whole(write_protocol, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    original = simulate.simulate_chunk
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("worker died")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "simulate_chunk", failing)
+    with pytest.raises(RuntimeError):
+        run(write_protocol(), n_sims=1000, jobs=1, out=tmp_path / "run")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == []
+
+
+def test_unknown_scenario_is_a_clear_error(write_protocol, tmp_path):
+    from cstrial.errors import CstrialError
+
+    with pytest.raises(CstrialError, match="null-effect"):
+        run(write_protocol(), n_sims=10, jobs=1, out=tmp_path / "run", scenario="nope")
