@@ -11,10 +11,19 @@ from cstrial.errors import (
     ProtocolError,
 )
 
+
+def run(protocol: object, **options: object) -> object:
+    """Simulate a protocol (path or `Protocol`) and write the run; see `cstrial.engine.run`."""
+    from cstrial.engine import run as _run
+
+    return _run(protocol, **options)
+
+
 __all__ = [
     "CstrialError",
     "InfeasibleDesignError",
     "MonteCarloPrecisionWarning",
     "ProtocolError",
     "__version__",
+    "run",
 ]
