@@ -7,7 +7,14 @@ states for it; one check walks the table (STYLE.md, reference cases as data).
 import numpy as np
 import pytest
 
-from cstrial.disease import DISEASE, baseline_shift, linear_predictor, risk_by, timing_fraction
+from cstrial.disease import (
+    DISEASE,
+    baseline_shift,
+    inverse_timing,
+    linear_predictor,
+    risk_by,
+    timing_fraction,
+)
 from cstrial.disease.calibration import stage_intercepts
 from cstrial.disease.parameters import STAGE_TARGETS_AMI_30D
 from cstrial.population import sample_population
@@ -46,9 +53,35 @@ def _hf_30d(patients, risk):
     return risk[patients["etiology"] == 1].mean()
 
 
-def _il6_gap(patients, risk):
+def _risk_at(patients, day):
+    return risk_by(np.exp(linear_predictor(patients)) * timing_fraction(day))
+
+
+def _il6_gap_90d(patients, risk):
     above = patients["il6_pg_ml"] > np.median(patients["il6_pg_ml"])
-    return risk[above].mean() - risk[~above].mean()
+    risk_90 = _risk_at(patients, 90.0)
+    return risk_90[above].mean() - risk_90[~above].mean()
+
+
+def _il6_above_median_90d(patients, risk):
+    return _risk_at(patients, 90.0)[patients["il6_pg_ml"] > np.median(patients["il6_pg_ml"])].mean()
+
+
+def _il6_below_median_90d(patients, risk):
+    return _risk_at(patients, 90.0)[
+        patients["il6_pg_ml"] <= np.median(patients["il6_pg_ml"])
+    ].mean()
+
+
+def _ami_phenotype(code):
+    return lambda patients, risk: risk[
+        (patients["etiology"] == 0) & (patients["phenotype"] == code)
+    ].mean()
+
+
+def _ami_180d_increment(patients, risk):
+    ami = patients["etiology"] == 0
+    return _risk_at(patients, 180.0)[ami].mean() - risk[ami].mean()
 
 
 def _death_share_by(day):
@@ -105,11 +138,53 @@ TARGETS = [
     ),
     ("HF-CS death", _hf_30d, 0.26, (0.239 - 0.05, 0.26 + 0.05), "CSWG HF 26%; single-centre 23.9%"),
     (
-        "IL-6 above vs below median, death gap",
-        _il6_gap,
+        "IL-6 above vs below median, 90-d death gap",
+        _il6_gap_90d,
         0.35,
         (0.20, 0.50),
-        "CardShock 57% vs 22% (Kataja 2021, 90-d); calibration.md target 6 band 20-50 pp",
+        "CardShock 57% vs 22% (Kataja 2021); calibration.md target 6: gap in 20-50 pp",
+    ),
+    (
+        "IL-6 above median, 90-d death",
+        _il6_above_median_90d,
+        0.57,
+        (0.47, 0.67),
+        "CardShock 57% (Kataja 2021); calibration.md target 6: +-10 pp",
+    ),
+    (
+        "IL-6 below median, 90-d death",
+        _il6_below_median_90d,
+        0.22,
+        (0.12, 0.32),
+        "CardShock 22% (Kataja 2021); calibration.md target 6: +-10 pp",
+    ),
+    (
+        "AMI-CS non-congested phenotype death",
+        _ami_phenotype(0),
+        0.21,
+        (0.13, 0.29),
+        "CSWG-MI 21% (Zweck 2021); calibration.md target 8: +-8 pp",
+    ),
+    (
+        "AMI-CS cardiorenal phenotype death",
+        _ami_phenotype(1),
+        0.45,
+        (0.37, 0.53),
+        "CSWG-MI 45% (Zweck 2021); calibration.md target 8: +-8 pp",
+    ),
+    (
+        "AMI-CS cardiometabolic phenotype death",
+        _ami_phenotype(2),
+        0.55,
+        (0.47, 0.63),
+        "CSWG-MI 55% (Zweck 2021); calibration.md target 8: +-8 pp",
+    ),
+    (
+        "AMI-CS death from day 30 to 180",
+        _ami_180d_increment,
+        0.071,
+        (0.05, 0.10),
+        "SHOCK 56.0% -> 63.1% at 6 months (Hochman 1999); CULPRIT-SHOCK +6.7 pp to 1 year",
     ),
     (
         "share of 30-d deaths by day 2",
@@ -186,8 +261,14 @@ def test_death_risk_rises_with_il6_lactate_age_and_arrest(cohort):
         assert linear_predictor(changed)[0] > base_eta, name
 
 
-def test_timing_fraction_runs_from_zero_to_one():
+def test_timing_fraction_runs_from_zero_to_one_at_day_30_and_grows_to_180():
     assert timing_fraction(0.0) == 0.0
     assert timing_fraction(30.0) == pytest.approx(1.0)
-    days = np.linspace(0, 30, 61)
+    days = np.linspace(0, 180, 361)
     assert np.all(np.diff(timing_fraction(days)) > 0)
+
+
+def test_inverse_timing_inverts_the_baseline_shape():
+    days = np.array([0.01, 0.5, 2.0, 7.0, 29.9, 30.0, 45.0, 179.0])
+    np.testing.assert_allclose(inverse_timing(timing_fraction(days)), days, rtol=1e-9)
+    assert np.isinf(inverse_timing(timing_fraction(180.0) + 1e-6))

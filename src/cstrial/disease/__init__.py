@@ -4,17 +4,20 @@ from cstrial.disease.calibration import baseline_shift
 from cstrial.disease.model import (
     MODEL_HORIZON_DAYS,
     il6_log_hazard,
+    inverse_timing,
     linear_predictor,
     risk_by,
     timing_fraction,
 )
-from cstrial.disease.parameters import DISEASE
+from cstrial.disease.parameters import DISEASE, LATE
 
 __all__ = [
     "DISEASE",
+    "LATE",
     "MODEL_HORIZON_DAYS",
     "baseline_shift",
     "il6_log_hazard",
+    "inverse_timing",
     "linear_predictor",
     "risk_by",
     "timing_fraction",

@@ -1,20 +1,23 @@
 """The hazard of death given covariates, and the chance of dying by a horizon.
 
-Proportional hazards in promotion-time form: the cumulative hazard of death to
-day t is H(t) = exp(eta) * G(t) / G(30), with eta the linear predictor (log
-30-day cumulative hazard) and G a Weibull CDF, so that most deaths fall in the
-first days (References: Yakovlev & Tsodikov 1996; Vallabhajosyula 2020).
+Proportional hazards: the cumulative hazard of death to day t is
+H(t) = exp(eta) * G(t), with eta the linear predictor (log 30-day cumulative
+hazard) and G the baseline shape: G(t) = W(t) / W(30) up to day 30, W a Weibull
+CDF (promotion-time form, so most deaths fall in the first days), then a
+constant hazard to day 180, G(t) = 1 + kappa (t - 30) / 150.
+References: Yakovlev & Tsodikov 1996; Vallabhajosyula 2020; Hochman 1999.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from cstrial.disease.parameters import DISEASE
+from cstrial.disease.parameters import DISEASE, LATE
 from cstrial.parameters import ParameterTable
 from cstrial.population.sample import Patients
 
-MODEL_HORIZON_DAYS = 30.0
+EARLY_DAYS = 30.0
+MODEL_HORIZON_DAYS = 180.0
 
 
 def linear_predictor(patients: Patients, table: ParameterTable = DISEASE) -> np.ndarray:
@@ -22,6 +25,9 @@ def linear_predictor(patients: Patients, table: ParameterTable = DISEASE) -> np.
     p = table
     stage = np.array([p["log_h30_scai_c"], p["log_h30_scai_d"], p["log_h30_scai_e"]])
     etiology = np.array([0.0, p["beta_etiology_hf"], p["beta_etiology_other"]])
+    phenotype = np.array(
+        [0.0, p["beta_phenotype_cardiorenal"], p["beta_phenotype_cardiometabolic"]]
+    )
     return (
         stage[patients["scai_stage"]]
         + il6_log_hazard(patients["il6_pg_ml"], table)
@@ -30,6 +36,7 @@ def linear_predictor(patients: Patients, table: ParameterTable = DISEASE) -> np.
         + p["beta_arrest"] * patients["cardiac_arrest"]
         + p["beta_comatose"] * patients["comatose_after_arrest"]
         + etiology[patients["etiology"]]
+        + phenotype[patients["phenotype"]]
     )
 
 
@@ -39,15 +46,40 @@ def il6_log_hazard(il6_pg_ml: np.ndarray, table: ParameterTable = DISEASE) -> np
 
 
 def timing_fraction(days: np.ndarray | float, table: ParameterTable = DISEASE) -> np.ndarray:
-    """G(t)/G(30): the share of the 30-day cumulative hazard accrued by day t."""
-    shape = table["death_timing_weibull_shape"]
-    scale = table["death_timing_weibull_scale_days"]
+    """G(t): the baseline cumulative-hazard shape, 1 at day 30 (days beyond 180 count as 180)."""
     t = np.minimum(np.asarray(days, dtype=float), MODEL_HORIZON_DAYS)
-    g = -np.expm1(-((t / scale) ** shape))
-    g30 = -np.expm1(-((MODEL_HORIZON_DAYS / scale) ** shape))
-    return g / g30
+    shape, scale = _weibull(table)
+    early = -np.expm1(-((np.minimum(t, EARLY_DAYS) / scale) ** shape)) / _w30(table)
+    late = (
+        LATE["late_hazard_ratio_to_30d"]
+        * np.maximum(t - EARLY_DAYS, 0.0)
+        / (MODEL_HORIZON_DAYS - EARLY_DAYS)
+    )
+    return early + late
+
+
+def inverse_timing(y: np.ndarray, table: ParameterTable = DISEASE) -> np.ndarray:
+    """The day t with G(t) = y; inf where y exceeds G(180)."""
+    shape, scale = _weibull(table)
+    kappa = LATE["late_hazard_ratio_to_30d"]
+    y = np.asarray(y, dtype=float)
+    inner = 1.0 - np.minimum(y, 1.0) * _w30(table)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        early = scale * (-np.log(inner)) ** (1.0 / shape)
+        late = EARLY_DAYS + (y - 1.0) / kappa * (MODEL_HORIZON_DAYS - EARLY_DAYS)
+    days = np.where(y <= 1.0, np.minimum(early, EARLY_DAYS), late)
+    return np.where(y <= 1.0 + kappa, days, np.inf)
 
 
 def risk_by(cumulative_hazard: np.ndarray) -> np.ndarray:
     """Probability of death given the cumulative hazard: 1 - exp(-H)."""
     return -np.expm1(-cumulative_hazard)
+
+
+def _weibull(table: ParameterTable) -> tuple[float, float]:
+    return table["death_timing_weibull_shape"], table["death_timing_weibull_scale_days"]
+
+
+def _w30(table: ParameterTable) -> float:
+    shape, scale = _weibull(table)
+    return float(-np.expm1(-((EARLY_DAYS / scale) ** shape)))

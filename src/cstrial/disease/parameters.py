@@ -16,17 +16,17 @@ DISEASE = ParameterTable(
         # (AMI, age 67, no arrest, lactate 4.6 mmol/L, IL-6 120 pg/mL).
         Parameter(
             "log_h30_scai_c",
-            -1.2259,
+            -1.4695,
             "log cumulative hazard",
             "[derived] calibrated (disease.calibration) so that AMI-CS 30-day mortality by stage is "
             "C 0.27 / D 0.50 / E 0.75 (calibration.md second-pass update; mix gives 0.434 vs "
             "IABP-SHOCK II control 41.3%, CULPRIT-SHOCK 43.3%)",
         ),
         Parameter(
-            "log_h30_scai_d", -0.8549, "log cumulative hazard", "[derived] as log_h30_scai_c"
+            "log_h30_scai_d", -1.1175, "log cumulative hazard", "[derived] as log_h30_scai_c"
         ),
         Parameter(
-            "log_h30_scai_e", -0.4723, "log cumulative hazard", "[derived] as log_h30_scai_c"
+            "log_h30_scai_e", -0.7349, "log cumulative hazard", "[derived] as log_h30_scai_c"
         ),
         Parameter(
             "beta_il6",
@@ -80,6 +80,17 @@ DISEASE = ParameterTable(
             "log hazard ratio",
             "[assumption] between AMI and HF (Shock-CAT non-AMI 26.7% vs AMI 37.1%)",
         ),
+        Parameter(
+            "beta_phenotype_cardiorenal",
+            0.6,
+            "log hazard ratio",
+            "[derived] set with the stage intercepts so that AMI-CS in-hospital mortality by "
+            "phenotype follows CSWG-MI 21 / 45 / 55% (Zweck 2021; phenotypes II and III "
+            "independently predict death, Zweck 2023)",
+        ),
+        Parameter(
+            "beta_phenotype_cardiometabolic", 0.2, "log hazard ratio", "[derived] as cardiorenal"
+        ),
         # Timing: the cumulative hazard to day t is H30 * G(t) / G(30), G a Weibull CDF,
         # so deaths are front-loaded as in the US NIS AMI-CS timing data.
         Parameter(
@@ -91,6 +102,20 @@ DISEASE = ParameterTable(
             "0.5 / 1 / 3 / 14 (NIS Weibull: 19 / 30 / 54 / 90%)",
         ),
         Parameter("death_timing_weibull_scale_days", 6.93, "days", "[derived] as the shape"),
+    ],
+)
+
+LATE = ParameterTable(
+    "Disease model: death after day 30 (to day 180)",
+    [
+        Parameter(
+            "late_hazard_ratio_to_30d",
+            0.3137,
+            "H(180)/H(30) - 1",
+            "[derived] a constant hazard from day 30 to 180, proportional to the 30-day hazard, "
+            "calibrated so AMI-CS 180-day mortality is 30-day + 7 pp: SHOCK 56.0% -> 63.1% at 6 "
+            "months (+7.1 pp); CULPRIT-SHOCK 43.3% -> 50.0% at 1 year (+6.7 pp)",
+        ),
     ],
 )
 

@@ -117,6 +117,20 @@ POPULATION = ParameterTable(
         Parameter("lvef_sd", 10.0, "%", "[assumption] calibration.md"),
         Parameter("lvef_min", 10.0, "%", "calibration.md truncation"),
         Parameter("lvef_max", 60.0, "%", "calibration.md truncation"),
+        # Phenotypes (Zweck 2021): assigned from the latent lactate and creatinine coordinates
+        Parameter(
+            "p_phenotype_cardiometabolic",
+            0.30,
+            "proportion",
+            "[assumption] cluster prevalence not retrieved (calibration.md §4); cardiometabolic = "
+            "the highest-lactate (hypoperfusion, metabolic derangement) share",
+        ),
+        Parameter(
+            "p_phenotype_cardiorenal",
+            0.30,
+            "proportion",
+            "[assumption] prevalence not retrieved; cardiorenal = worst renal function among the rest",
+        ),
         # Gaussian-copula correlations (latent normal scale)
         Parameter(
             "rho_severity_lactate",

@@ -9,8 +9,12 @@ codes into `COVARIATES[name].levels`; booleans are bool; the rest float64.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
+from scipy.optimize import brentq
 from scipy.special import ndtr, ndtri
+from scipy.stats import multivariate_normal
 
 from cstrial.parameters import ParameterTable
 from cstrial.population.parameters import LATENT, POPULATION, latent_correlation
@@ -66,11 +70,14 @@ def sample_population(
         ndtr(latent["lvef"]), p["lvef_mean"], p["lvef_sd"], p["lvef_min"], p["lvef_max"]
     )
 
+    phenotype = _phenotype(latent["lactate"], latent["creatinine"], table)
+
     return {
         "age": age,
         "sex": sex,
         "etiology": etiology,
         "scai_stage": scai_stage,
+        "phenotype": phenotype,
         "lactate_mmol_l": lactate,
         "il6_pg_ml": il6,
         "crp_mg_l": crp,
@@ -80,6 +87,34 @@ def sample_population(
         "comatose_after_arrest": comatose,
         "mcs_at_baseline": mcs,
     }
+
+
+def _phenotype(lactate: np.ndarray, creatinine: np.ndarray, table: ParameterTable) -> np.ndarray:
+    """Zweck phenotype codes (0 non-congested, 1 cardiorenal, 2 cardiometabolic) from latents.
+
+    Cardiometabolic: the top `p_phenotype_cardiometabolic` of latent lactate; cardiorenal:
+    the highest latent creatinine among the rest, sized to `p_phenotype_cardiorenal`.
+    """
+    lactate_cut, creatinine_cut = _phenotype_cuts(
+        table["p_phenotype_cardiometabolic"],
+        table["p_phenotype_cardiorenal"],
+        float(latent_correlation(table)[LATENT.index("lactate"), LATENT.index("creatinine")]),
+    )
+    metabolic = lactate > lactate_cut
+    renal = ~metabolic & (creatinine > creatinine_cut)
+    return np.where(metabolic, 2, np.where(renal, 1, 0)).astype(np.int8)
+
+
+@lru_cache(maxsize=8)
+def _phenotype_cuts(p_metabolic: float, p_renal: float, rho: float) -> tuple[float, float]:
+    lactate_cut = float(ndtri(1.0 - p_metabolic))
+    law = multivariate_normal(mean=[0.0, 0.0], cov=[[1.0, rho], [rho, 1.0]])
+
+    def renal_share(cut: float) -> float:
+        # P(lactate <= lactate_cut, creatinine > cut)
+        return float(ndtr(lactate_cut) - law.cdf([lactate_cut, cut])) - p_renal
+
+    return lactate_cut, float(brentq(renal_share, -8.0, 8.0, xtol=1e-10))
 
 
 def egfr_ckd_epi_2021(

@@ -51,7 +51,7 @@ AnalysisName = Literal["two-proportion"]
 
 SPENDING_FUNCTIONS: tuple[str, ...] = get_args(SpendingFunctionName)
 MAX_LOOKS = 20
-HORIZON_LIMIT_DAYS = 30.0  # the disease model simulates the first 30 days
+HORIZON_LIMIT_DAYS = 180.0  # the disease model simulates the first 180 days
 
 # Named in DESIGN.md but not built in this version: told "not available", not "unknown".
 _LATER_TYPES = ("time-to-event", "hierarchical", "days-alive-out-of-hospital")
@@ -67,7 +67,7 @@ EndpointType = Annotated[
 Analysis = Annotated[AnalysisName, choice(AnalysisName, "analysis", later=_LATER_ANALYSES)]
 Probability = Annotated[float, number(gt=0, lt=1)]
 Horizon = Annotated[
-    float, number(gt=0, le=HORIZON_LIMIT_DAYS, note="the disease model simulates 30 days")
+    float, number(gt=0, le=HORIZON_LIMIT_DAYS, note="the disease model simulates 180 days")
 ]
 Alpha = Annotated[float, number(gt=0, lt=0.5, note="one-sided")]
 Look = Annotated[float, number(gt=0, le=1, note="an information fraction")]

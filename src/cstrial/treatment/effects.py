@@ -1,15 +1,17 @@
 """What an arm does to a patient's hazard of death.
 
-Every effect model reduces to one per-patient form: from `delay_days` on, the
-hazard of death is multiplied by `multiplier` (before it, control care), so
+Every effect model reduces to one per-patient form: time is cut into pieces at
+common edges, and on piece k the hazard of death is the control hazard times a
+patient-specific multiplier m_ik, so
 
-    H_arm(t) = H30 * [g(min(t, d)) + multiplier * (g(t) - g(min(t, d)))],
+    H_arm(t) = H30_i * sum_k m_ik * (G(min(t, e_k+1)) - G(min(t, e_k))),
 
-with g the disease model's timing fraction. Constant models apply one
-multiplier to everyone (risk- and odds-ratios are converted per patient at the
-horizon, so that the risk by the horizon is exactly RR * p or the odds OR * o);
-`il6-mediated` removes a fraction of the IL-6 excess log hazard, so the benefit
-grows with baseline IL-6.
+with G the disease model's baseline shape. Constant models apply one multiplier
+to everyone from time 0 (risk- and odds-ratios are converted per patient at the
+horizon, so the risk by the horizon is exactly RR * p or has odds OR * o);
+`il6-mediated` removes the fraction `blockade` of the IL-6 excess log hazard from
+`delay_hours` on; `pkpd` does the same with the time-varying blockade of a
+tocilizumab or anakinra regimen.
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cstrial.disease.model import il6_log_hazard, risk_by, timing_fraction
+from cstrial.disease.model import (
+    MODEL_HORIZON_DAYS,
+    il6_log_hazard,
+    inverse_timing,
+    risk_by,
+    timing_fraction,
+)
 from cstrial.parameters import Parameter, ParameterTable
 
 TREATMENT = ParameterTable(
@@ -30,8 +38,8 @@ TREATMENT = ParameterTable(
             "pg/mL",
             "[assumption] the IL-6-attributable log hazard is the excess of beta_il6 * ln(IL-6) over "
             "its value at the population median; below it blockade neither helps nor harms. With "
-            "blockade 0.7 this gives a marginal RR near 0.85-0.9, the optimistic anchor of "
-            "calibration.md (RECOVERY RR 0.85; IL-6i meta-analysis RR 0.90)",
+            "blockade 0.7 this gives a marginal 30-day RR of about 0.90-0.92 in AMI-CS, near the "
+            "IL-6-inhibitor meta-analysis RR 0.90 and RECOVERY RR 0.85 (calibration.md §5)",
         ),
     ],
 )
@@ -42,17 +50,25 @@ _MAX_RISK = 1.0 - 1e-12
 
 @dataclass(frozen=True)
 class HazardCourse:
-    """Per-patient hazard of death under an arm: control H30, multiplier, onset (days)."""
+    """Per-patient hazard of death under an arm: control H30 and piecewise multipliers.
+
+    `edges` has m+1 increasing days from 0 to the model horizon. The multiplier of
+    patient i on piece k is exp(load_i * slopes_k), with `load` a scalar or (n,):
+    every effect model has this rank-one form, so memory stays O(n + m).
+    """
 
     h30: np.ndarray
-    multiplier: np.ndarray
-    delay_days: float
+    edges: np.ndarray
+    slopes: np.ndarray
+    load: np.ndarray | float = 1.0
 
     def cumulative_hazard(self, days: float) -> np.ndarray:
-        """H_arm(t) at day t (t at most 30)."""
-        g_t = timing_fraction(days)
-        g_d = timing_fraction(min(days, self.delay_days))
-        return self.h30 * (g_d + self.multiplier * (g_t - g_d))
+        """H_arm(t) at day t."""
+        g = timing_fraction(np.minimum(self.edges, days))
+        total = np.zeros_like(self.h30)
+        for k in range(len(self.edges) - 1):
+            total += self._multiplier(k) * (g[k + 1] - g[k])
+        return self.h30 * total
 
     def risk(self, days: float) -> np.ndarray:
         """Probability of death by day t."""
@@ -60,27 +76,45 @@ class HazardCourse:
 
     def death_time(self, exposure: np.ndarray, horizon_days: float) -> np.ndarray:
         """Day of death for unit-exponential draws `exposure` (inf if alive at the horizon)."""
-        g_d = timing_fraction(self.delay_days)
-        y = exposure / self.h30  # target value of the hazard shape g
-        after = y > g_d
-        y = np.where(after, g_d + (y - g_d) / self.multiplier, y)
-        days = _inverse_timing(y)
+        target = exposure / self.h30  # the value the multiplied baseline shape must reach
+        g = timing_fraction(self.edges)
+        days = np.full(self.h30.shape, np.inf)
+        reached = np.zeros(self.h30.shape)
+        for k in range(len(self.edges) - 1):
+            step = self._multiplier(k) * (g[k + 1] - g[k])
+            here = np.isinf(days) & (reached + step >= target)
+            if np.any(here):
+                m = self._multiplier(k)
+                m = m[here] if np.ndim(m) else m
+                days[here] = inverse_timing(g[k] + (target[here] - reached[here]) / m)
+            reached = reached + step
         return np.where(days <= horizon_days, days, np.inf)
+
+    def _multiplier(self, k: int) -> np.ndarray | float:
+        if self.slopes[k] == 0.0:
+            return 1.0
+        return np.exp(self.load * self.slopes[k])
 
 
 def hazard_course(
-    effect: object | None, h30: np.ndarray, il6_pg_ml: np.ndarray, horizon_days: float
+    effect: object | None,
+    h30: np.ndarray,
+    il6_pg_ml: np.ndarray,
+    horizon_days: float,
+    blockade_profile: object | None = None,
 ) -> HazardCourse:
     """The hazard course of patients with control 30-day cumulative hazard `h30` under `effect`.
 
     `effect` is a protocol effect (attribute `model` and its parameters) or None
-    for control care / a null effect.
+    for control care / a null effect. `blockade_profile` (edges_days, blockade) is
+    the regimen's time course for `pkpd` effects.
     """
+    everything = np.array([0.0, MODEL_HORIZON_DAYS])
     if effect is None:
-        return HazardCourse(h30, np.ones_like(h30), 0.0)
+        return HazardCourse(h30, everything, np.zeros(1))
     model = effect.model  # type: ignore[attr-defined]
     if model == "hazard-ratio":
-        return HazardCourse(h30, np.full_like(h30, effect.value), 0.0)  # type: ignore[attr-defined]
+        return HazardCourse(h30, everything, np.array([np.log(effect.value)]))  # type: ignore[attr-defined]
     if model in ("risk-ratio", "odds-ratio"):
         h_control = h30 * timing_fraction(horizon_days)
         p_control = risk_by(h_control)
@@ -91,24 +125,20 @@ def hazard_course(
             odds = value * p_control / (1.0 - p_control)
             p_arm = odds / (1.0 + odds)
         multiplier = -np.log1p(-p_arm) / h_control
-        return HazardCourse(h30, multiplier, 0.0)
+        return HazardCourse(h30, everything, np.ones(1), np.log(multiplier))
+    excess = il6_excess(il6_pg_ml)
     if model == "il6-mediated":
-        excess = np.maximum(
-            il6_log_hazard(il6_pg_ml) - il6_log_hazard(TREATMENT["il6_blockade_floor"]), 0.0
-        )
-        multiplier = np.exp(-effect.blockade * excess)  # type: ignore[attr-defined]
-        return HazardCourse(h30, multiplier, effect.delay_hours / 24.0)  # type: ignore[attr-defined]
+        delay = min(effect.delay_hours / 24.0, MODEL_HORIZON_DAYS)  # type: ignore[attr-defined]
+        edges = np.array([0.0, delay, MODEL_HORIZON_DAYS])
+        return HazardCourse(h30, edges, np.array([0.0, -effect.blockade]), excess)  # type: ignore[attr-defined]
+    if model == "pkpd":
+        edges = np.asarray(blockade_profile.edges_days, dtype=float)  # type: ignore[union-attr]
+        blockade = np.asarray(blockade_profile.blockade, dtype=float)  # type: ignore[union-attr]
+        return HazardCourse(h30, edges, -blockade, excess)
     raise ValueError(f"unknown effect model {model!r}")
 
 
-def _inverse_timing(y: np.ndarray) -> np.ndarray:
-    """Day t with g(t) = y (the inverse of `timing_fraction`); inf where y >= 1 beyond day 30."""
-    from cstrial.disease.parameters import DISEASE
-
-    shape = DISEASE["death_timing_weibull_shape"]
-    scale = DISEASE["death_timing_weibull_scale_days"]
-    g30 = -np.expm1(-((30.0 / scale) ** shape))
-    inner = 1.0 - y * g30
-    with np.errstate(divide="ignore", invalid="ignore"):
-        days = scale * (-np.log(inner)) ** (1.0 / shape)
-    return np.where((y <= 1.0) & (inner > 0), days, np.inf)
+def il6_excess(il6_pg_ml: np.ndarray) -> np.ndarray:
+    """Each patient's IL-6-attributable excess log hazard (0 at or below the floor)."""
+    floor = il6_log_hazard(np.float64(TREATMENT["il6_blockade_floor"]))
+    return np.maximum(il6_log_hazard(il6_pg_ml) - floor, 0.0)
