@@ -174,11 +174,25 @@ def test_an_effect_field_of_another_model_is_unknown(data, problems) -> None:
     )
 
 
-def test_pkpd_effect_is_not_available_yet(data, problems) -> None:
+def test_pkpd_tocilizumab_needs_its_dose(data, problems) -> None:
     data["arms"][1]["effect"] = {"model": "pkpd", "drug": "tocilizumab"}
     path, message = only(problems(data))
-    assert path == "arms[1].effect.model"
-    assert message.startswith("'pkpd' is not available in this version of cstrial")
+    assert path == "arms[1].effect.dose_mg_per_kg"
+    assert message == "tocilizumab needs dose_mg_per_kg, e.g. 8"
+
+
+def test_pkpd_dose_fields_belong_to_their_drug(data, problems) -> None:
+    data["arms"][1]["effect"] = {"model": "pkpd", "drug": "anakinra", "dose_mg_per_kg": 8}
+    path, message = only(problems(data))
+    assert path == "arms[1].effect.dose_mg_per_kg"
+    assert "is for tocilizumab" in message
+
+
+def test_pkpd_defaults(data, problems) -> None:
+    data["arms"][1]["effect"] = {"model": "pkpd", "drug": "tocilizumab", "dose_mg_per_kg": 8}
+    assert problems(data) == []
+    data["arms"][1]["effect"] = {"model": "pkpd", "drug": "anakinra"}
+    assert problems(data) == []
 
 
 # --- population criteria --------------------------------------------------------

@@ -94,3 +94,54 @@ def test_death_time_inverts_the_cumulative_hazard(patients, effect):
         ]
     )
     np.testing.assert_allclose(h_at_death, exposure[died][:200], rtol=1e-9)
+
+
+def _pkpd(**fields):
+    base = {
+        "model": "pkpd",
+        "blockade": 0.7,
+        "delay_hours": 6.0,
+        "doses": 1,
+        "dose_interval_hours": 24.0,
+        "dose_mg": None,
+        "doses_per_day": 1,
+        "days": 14,
+    }
+    return SimpleNamespace(**{**base, **fields})
+
+
+def test_pkpd_benefit_rises_with_baseline_il6(patients):
+    p, _ = patients
+    control = _risk(None, patients, 90.0)
+    treated = _risk(_pkpd(drug="tocilizumab", dose_mg_per_kg=8.0), patients, 90.0)
+    high = p["il6_pg_ml"] > np.quantile(p["il6_pg_ml"], 0.75)
+    low = p["il6_pg_ml"] < np.quantile(p["il6_pg_ml"], 0.25)
+    assert np.mean(treated[high] / control[high]) < np.mean(treated[low] / control[low]) == 1.0
+
+
+def test_pkpd_at_full_occupancy_matches_il6_mediated(patients):
+    # 8 mg/kg keeps IL-6 receptors near-saturated through day 30 (occupancy >= 0.98)
+    pkpd = _risk(_pkpd(drug="tocilizumab", dose_mg_per_kg=8.0), patients).mean()
+    constant = _risk(
+        SimpleNamespace(model="il6-mediated", blockade=0.7, delay_hours=6.0), patients
+    ).mean()
+    assert pkpd == pytest.approx(constant, rel=0.005)
+
+
+def test_lower_dose_and_later_start_cost_benefit(patients):
+    control = _risk(None, patients, 180.0).mean()
+    high = _risk(_pkpd(drug="tocilizumab", dose_mg_per_kg=8.0), patients, 180.0).mean()
+    low = _risk(_pkpd(drug="tocilizumab", dose_mg_per_kg=4.0), patients, 180.0).mean()
+    late = _risk(
+        _pkpd(drug="tocilizumab", dose_mg_per_kg=8.0, delay_hours=48.0), patients, 180.0
+    ).mean()
+    assert high < low < control
+    assert high < late < control
+
+
+def test_anakinra_acts_upstream_with_partial_blockade(patients):
+    # assumption (docs/model.md): IL-1 blockade reduces IL-6 signalling by at most half
+    control = _risk(None, patients).mean()
+    anakinra = _risk(_pkpd(drug="anakinra", dose_mg=100.0), patients).mean()
+    tocilizumab = _risk(_pkpd(drug="tocilizumab", dose_mg_per_kg=8.0), patients).mean()
+    assert tocilizumab < anakinra < control

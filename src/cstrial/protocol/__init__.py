@@ -14,6 +14,7 @@ from cstrial.protocol.effects import (
     HazardRatio,
     Il6Mediated,
     OddsRatio,
+    Pkpd,
     RiskRatio,
 )
 from cstrial.protocol.load import load_protocol, parse_protocol
@@ -49,6 +50,7 @@ __all__ = [
     "HazardRatio",
     "Il6Mediated",
     "OddsRatio",
+    "Pkpd",
     "Population",
     "Protocol",
     "Range",

@@ -1,5 +1,22 @@
-"""What an arm does to a patient: effect models on the hazard of death."""
+"""What an arm does to a patient: effect models on the hazard of death, drug PK/PD."""
 
-from cstrial.treatment.effects import TREATMENT, HazardCourse, hazard_course
+from cstrial.treatment.effects import TREATMENT, HazardCourse, hazard_course, regimen_profile
+from cstrial.treatment.pkpd import (
+    PKPD,
+    BlockadeProfile,
+    anakinra_profile,
+    tocilizumab_concentration,
+    tocilizumab_profile,
+)
 
-__all__ = ["TREATMENT", "HazardCourse", "hazard_course"]
+__all__ = [
+    "PKPD",
+    "TREATMENT",
+    "BlockadeProfile",
+    "HazardCourse",
+    "anakinra_profile",
+    "hazard_course",
+    "regimen_profile",
+    "tocilizumab_concentration",
+    "tocilizumab_profile",
+]

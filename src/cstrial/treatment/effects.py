@@ -17,6 +17,7 @@ tocilizumab or anakinra regimen.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from cstrial.disease.model import (
     timing_fraction,
 )
 from cstrial.parameters import Parameter, ParameterTable
+from cstrial.treatment.pkpd import BlockadeProfile, anakinra_profile, tocilizumab_profile
 
 TREATMENT = ParameterTable(
     "Treatment effect models",
@@ -132,10 +134,41 @@ def hazard_course(
         edges = np.array([0.0, delay, MODEL_HORIZON_DAYS])
         return HazardCourse(h30, edges, np.array([0.0, -effect.blockade]), excess)  # type: ignore[attr-defined]
     if model == "pkpd":
-        edges = np.asarray(blockade_profile.edges_days, dtype=float)  # type: ignore[union-attr]
-        blockade = np.asarray(blockade_profile.blockade, dtype=float)  # type: ignore[union-attr]
-        return HazardCourse(h30, edges, -blockade, excess)
+        profile = blockade_profile if blockade_profile is not None else regimen_profile(effect)
+        edges = np.asarray(profile.edges_days, dtype=float)  # type: ignore[union-attr]
+        occupancy = np.asarray(profile.blockade, dtype=float)  # type: ignore[union-attr]
+        return HazardCourse(h30, edges, -effect.blockade * occupancy, excess)  # type: ignore[attr-defined]
     raise ValueError(f"unknown effect model {model!r}")
+
+
+def regimen_profile(effect: object) -> BlockadeProfile:
+    """The IL-6 signalling blockade over time of a `pkpd` effect's dosing regimen (cached)."""
+    e = effect
+    if e.drug == "tocilizumab":  # type: ignore[attr-defined]
+        return _tocilizumab(e.dose_mg_per_kg, e.delay_hours, e.doses, e.dose_interval_hours)  # type: ignore[attr-defined]
+    return _anakinra(e.dose_mg, e.doses_per_day, e.days, e.delay_hours)  # type: ignore[attr-defined]
+
+
+@lru_cache(maxsize=32)
+def _tocilizumab(dose: float, delay: float, doses: int, interval: float) -> BlockadeProfile:
+    return tocilizumab_profile(
+        dose,
+        delay_hours=delay,
+        horizon_days=MODEL_HORIZON_DAYS,
+        doses=doses,
+        dose_interval_hours=interval,
+    )
+
+
+@lru_cache(maxsize=32)
+def _anakinra(dose: float | None, per_day: int, days: int, delay: float) -> BlockadeProfile:
+    return anakinra_profile(
+        dose_mg=100.0 if dose is None else dose,
+        doses_per_day=per_day,
+        days=days,
+        delay_hours=delay,
+        horizon_days=MODEL_HORIZON_DAYS,
+    )
 
 
 def il6_excess(il6_pg_ml: np.ndarray) -> np.ndarray:
