@@ -1,0 +1,228 @@
+"""Published calibration targets, as data, and how the virtual population meets them.
+
+Each target names its cohort (a filter on the default virtual population), the
+statistic, the published value with its tolerance (from ../shared/calibration.md,
+"Calibration targets") and its source. `evaluate_targets` computes every statistic
+on one large sample of the default population, from the model's expected risks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from cstrial.disease import linear_predictor, risk_by, timing_fraction
+from cstrial.population import sample_population
+from cstrial.population.sample import Patients
+
+TARGET_SAMPLE = 400_000
+TARGET_SEED = 20_261_122
+
+Statistic = Callable[[Patients, np.ndarray], float]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One published number the virtual population should reproduce."""
+
+    name: str
+    target: float
+    tolerance: float
+    source: str
+    statistic: Statistic
+
+    def check(self, patients: Patients, h30: np.ndarray) -> dict[str, object]:
+        value = float(self.statistic(patients, h30))
+        return {
+            "name": self.name,
+            "value": value,
+            "target": self.target,
+            "tolerance": self.tolerance,
+            "source": self.source,
+            "ok": abs(value - self.target) <= self.tolerance,
+        }
+
+
+def _risk(h30: np.ndarray, day: float) -> np.ndarray:
+    return risk_by(h30 * timing_fraction(day))
+
+
+def _ami(p: Patients) -> np.ndarray:
+    return p["etiology"] == 0
+
+
+def _mortality(day: float, where: Callable[[Patients], np.ndarray] = _ami) -> Statistic:
+    return lambda p, h: float(_risk(h, day)[where(p)].mean())
+
+
+def _stage(code: int) -> Callable[[Patients], np.ndarray]:
+    return lambda p: _ami(p) & (p["scai_stage"] == code)
+
+
+def _phenotype(code: int) -> Callable[[Patients], np.ndarray]:
+    return lambda p: _ami(p) & (p["phenotype"] == code)
+
+
+def _il6_half(above: bool) -> Callable[[Patients], np.ndarray]:
+    def where(p: Patients) -> np.ndarray:
+        high = p["il6_pg_ml"] > np.median(p["il6_pg_ml"])
+        return high if above else ~high
+
+    return where
+
+
+def _or_hf_vs_ami(p: Patients, h: np.ndarray) -> float:
+    risk = _risk(h, 30.0)
+    hf, ami = risk[p["etiology"] == 1].mean(), risk[_ami(p)].mean()
+    return float(hf / (1 - hf) / (ami / (1 - ami)))
+
+
+def _late_increment(p: Patients, h: np.ndarray) -> float:
+    return float((_risk(h, 180.0) - _risk(h, 30.0))[_ami(p)].mean())
+
+
+def _death_share(day: float) -> Statistic:
+    return lambda p, h: float(_risk(h, day).mean() / _risk(h, 30.0).mean())
+
+
+def _share(name: str, code: int) -> Statistic:
+    return lambda p, h: float(np.mean(p[name] == code))
+
+
+TARGETS: tuple[Target, ...] = (
+    Target(
+        "AMI-CS control 30-day mortality (IABP-SHOCK II)",
+        0.413,
+        0.057,
+        "Thiele, NEJM 2012: 123/298; calibration.md target 1",
+        _mortality(30.0),
+    ),
+    Target(
+        "AMI-CS 30-day mortality (CULPRIT-SHOCK culprit-only)",
+        0.433,
+        0.053,
+        "Thiele, NEJM 2017; calibration.md target 2",
+        _mortality(30.0),
+    ),
+    Target(
+        "AMI-CS mortality increment, day 30 to 180",
+        0.071,
+        0.03,
+        "SHOCK 56.0% -> 63.1% at 6 months (Hochman 1999); CULPRIT-SHOCK +6.7 pp to 1 year",
+        _late_increment,
+    ),
+    Target(
+        "AMI-CS 30-day mortality, SCAI C",
+        0.27,
+        0.05,
+        "calibration.md second-pass proposal (sensitivity C 0.20-0.55)",
+        _mortality(30.0, _stage(0)),
+    ),
+    Target(
+        "AMI-CS 30-day mortality, SCAI D",
+        0.50,
+        0.05,
+        "calibration.md second-pass proposal (sensitivity D 0.30-0.67)",
+        _mortality(30.0, _stage(1)),
+    ),
+    Target(
+        "AMI-CS 30-day mortality, SCAI E",
+        0.75,
+        0.05,
+        "calibration.md second-pass proposal (sensitivity E 0.52-1.0)",
+        _mortality(30.0, _stage(2)),
+    ),
+    Target(
+        "90-day mortality, IL-6 above median",
+        0.57,
+        0.10,
+        "CardShock (Kataja 2021); calibration.md target 6",
+        _mortality(90.0, _il6_half(True)),
+    ),
+    Target(
+        "90-day mortality, IL-6 below median",
+        0.22,
+        0.10,
+        "CardShock (Kataja 2021); calibration.md target 6",
+        _mortality(90.0, _il6_half(False)),
+    ),
+    Target(
+        "odds ratio of death, HF-CS vs AMI-CS",
+        0.55,
+        0.15,
+        "CSWG 26% vs 41% (Thayer 2020); calibration.md target 7: 0.4-0.7",
+        _or_hf_vs_ami,
+    ),
+    Target(
+        "AMI-CS mortality, non-congested phenotype",
+        0.21,
+        0.08,
+        "CSWG-MI (Zweck 2021); calibration.md target 8",
+        _mortality(30.0, _phenotype(0)),
+    ),
+    Target(
+        "AMI-CS mortality, cardiorenal phenotype",
+        0.45,
+        0.08,
+        "CSWG-MI (Zweck 2021); calibration.md target 8",
+        _mortality(30.0, _phenotype(1)),
+    ),
+    Target(
+        "AMI-CS mortality, cardiometabolic phenotype",
+        0.55,
+        0.08,
+        "CSWG-MI (Zweck 2021); calibration.md target 8",
+        _mortality(30.0, _phenotype(2)),
+    ),
+    Target(
+        "share of 30-day deaths by day 2",
+        0.44,
+        0.04,
+        "US NIS AMI-CS (Vallabhajosyula 2020)",
+        _death_share(2.0),
+    ),
+    Target(
+        "share of 30-day deaths by day 7",
+        0.76,
+        0.05,
+        "US NIS AMI-CS (Vallabhajosyula 2020); calibration.md: 70-80%",
+        _death_share(7.0),
+    ),
+    Target(
+        "AMI etiology share",
+        0.607,
+        0.03,
+        "Shock-CAT 60.7% (Garcia-Garcia 2024)",
+        _share("etiology", 0),
+    ),
+    Target(
+        "male share",
+        0.72,
+        0.03,
+        "Hamburg 71.3%, Shock-CAT 75.1%, FRENSHOCK 69.7%",
+        _share("sex", 1),
+    ),
+    Target(
+        "median lactate, mmol/L",
+        4.6,
+        0.3,
+        "Hamburg 4.6 (2.2-9.5) (Dettling 2023)",
+        lambda p, h: float(np.median(p["lactate_mmol_l"])),
+    ),
+    Target(
+        "mean age, years",
+        65.3,
+        2.0,
+        "Shock-CAT 65.3 +- 13.9 (Garcia-Garcia 2024)",
+        lambda p, h: float(np.mean(p["age"])),
+    ),
+)
+
+
+def evaluate_targets(n: int = TARGET_SAMPLE, shift: float = 0.0) -> list[dict[str, object]]:
+    """Every target next to the value of the default virtual population (model risks)."""
+    patients = sample_population(np.random.default_rng(TARGET_SEED), n)
+    h30 = np.exp(linear_predictor(patients) + shift)
+    return [target.check(patients, h30) for target in TARGETS]
