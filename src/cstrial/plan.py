@@ -63,6 +63,13 @@ class ScenarioPlan:
     dropout_per_day: float
     conditional_power_below: float | None
     comparisons: tuple[Comparison, ...]
+    primary: object  # the protocol's primary endpoint
+    secondaries: tuple[object, ...]
+    fixed_sequence: bool
+    needs_course: bool  # an endpoint needs organ support / hospital stay
+    look_fractions: tuple[float, ...]  # information fractions the bounds are computed at
+    planned_events: int | None  # time-to-event primary: deaths at full information
+    look_events: tuple[int, ...]  # time-to-event primary: deaths that trigger each look
 
     @property
     def n_looks(self) -> int:
@@ -83,9 +90,7 @@ def plan_scenario(scenario: object, seed: int) -> ScenarioPlan:
     h30 = np.exp(eta + shift)
 
     n = design.sample_size
-    look_patients = tuple(
-        n if t >= 1.0 else max(1, min(n, int(np.ceil(t * n - 1e-9)))) for t in design.looks
-    )
+    look_patients = _look_counts(design.looks, n)
     months = enrolment_months(n, design.accrual.patients_per_month, design.accrual.ramp_up_months)
     horizon_months = endpoint.horizon_days / DAYS_PER_MONTH
     look_months = tuple(float(months[k - 1] + horizon_months) for k in look_patients)
@@ -93,21 +98,28 @@ def plan_scenario(scenario: object, seed: int) -> ScenarioPlan:
     control_index = next(i for i, arm in enumerate(protocol.arms) if arm.control)
     active = [i for i, arm in enumerate(protocol.arms) if not arm.control]
     alpha = design.alpha / len(active)  # Bonferroni until Dunnett arrives
-    fractions = [k / n for k in look_patients]
-    bounds = _boundaries(design, fractions, alpha)
-    control_risk = float(
-        hazard_course(None, h30, reference["il6_pg_ml"], endpoint.horizon_days)
-        .risk(endpoint.horizon_days)
-        .mean()
-    )
-    comparisons = []
-    for i in active:
-        arm = protocol.arms[i]
-        risk = float(
+    risks = {
+        i: float(
             hazard_course(arm.effect, h30, reference["il6_pg_ml"], endpoint.horizon_days)
             .risk(endpoint.horizon_days)
             .mean()
         )
+        for i, arm in enumerate(protocol.arms)
+    }
+    control_risk = risks[control_index]
+    planned_events = look_events = None
+    fractions = [k / n for k in look_patients]
+    if endpoint.type == "time-to-event":
+        shares = np.array([arm.allocation for arm in protocol.arms], dtype=float)
+        expected = n * float(np.dot(shares / shares.sum(), [risks[i] for i in range(len(risks))]))
+        planned_events = max(len(design.looks), round(expected))
+        look_events = _look_counts(design.looks, planned_events)
+        fractions = [d / planned_events for d in look_events]
+    bounds = _boundaries(design, fractions, alpha)
+    comparisons = []
+    for i in active:
+        arm = protocol.arms[i]
+        risk = risks[i]
         comparisons.append(
             Comparison(
                 label=f"{arm.name} vs {protocol.arms[control_index].name}",
@@ -117,7 +129,9 @@ def plan_scenario(scenario: object, seed: int) -> ScenarioPlan:
                 futility_z=None
                 if bounds.futility_z is None
                 else tuple(float(z) for z in bounds.futility_z),
-                true_effect=risk - control_risk,
+                true_effect=true_effect(endpoint, risk, control_risk)
+                if endpoint.type in ("binary", "time-to-event")
+                else reference_effect(endpoint, arm.effect, reference, eta + shift),
                 control_risk=control_risk,
                 treatment_risk=risk,
             )
@@ -146,7 +160,89 @@ def plan_scenario(scenario: object, seed: int) -> ScenarioPlan:
         if design.futility is None
         else design.futility.conditional_power_below,
         comparisons=tuple(_renumber(c, order.index(c.arm_index)) for c in comparisons),
+        primary=endpoint,
+        secondaries=tuple(protocol.endpoints.secondary),
+        fixed_sequence=protocol.endpoints.testing == "fixed-sequence",
+        needs_course=any(
+            e.type in ("days-alive-out-of-hospital", "hierarchical")
+            for e in (endpoint, *protocol.endpoints.secondary)
+        ),
+        look_fractions=tuple(fractions),
+        planned_events=planned_events,
+        look_events=tuple(look_events) if look_events is not None else (),
     )
+
+
+REFERENCE_EFFECT_PATIENTS = 4000  # per arm
+REFERENCE_EFFECT_SEED = 20_261_123
+
+
+def reference_effect(
+    endpoint: object, effect: object | None, reference: Patients, eta: np.ndarray
+) -> float:
+    """The model's effect on a days-out-of-hospital or hierarchical endpoint.
+
+    No closed form exists, so it is estimated once from the reference population
+    with a fixed seed: 4,000 patients under control care against 4,000 others under
+    the arm, all followed to the horizon, analysed as the trial would be (the
+    probabilistic index, or the win ratio). Its Monte Carlo error is small beside a
+    trial's (SE about 0.005 on the probabilistic index).
+    """
+    from cstrial.disease import MODEL_HORIZON_DAYS
+    from cstrial.disease.course import simulate_course
+    from cstrial.endpoints import TrialCourse, analyse, outcome_at
+
+    m = REFERENCE_EFFECT_PATIENTS
+    patients = {k: v[: 2 * m] for k, v in reference.items()}
+    h30 = np.exp(eta[: 2 * m])
+    arms = np.repeat(np.array([0, 1], dtype=np.int8), m)
+    # its own stream: the reference population's seed would replay the covariates' draws
+    rng = np.random.default_rng(REFERENCE_EFFECT_SEED)
+    exposure = rng.standard_exponential(2 * m)
+    death = np.empty(2 * m)
+    ratio = np.ones(2 * m)
+    for arm, arm_effect in ((0, None), (1, effect)):
+        mask = arms == arm
+        course = hazard_course(
+            arm_effect, h30[mask], patients["il6_pg_ml"][mask], endpoint.horizon_days
+        )  # type: ignore[attr-defined]
+        death[mask] = course.death_time(exposure[mask], MODEL_HORIZON_DAYS)
+        ratio[mask] = course.cumulative_hazard(30.0) / h30[mask]
+    drawn = simulate_course(rng, patients, death, ratio, death_eta=eta[: 2 * m])
+    trial = TrialCourse(
+        arms=arms[None, :],
+        death_day=death[None, :],
+        dropout_day=np.full((1, 2 * m), np.inf),
+        enrolment_months=np.zeros(2 * m),
+        patients={k: v[None, :] for k, v in patients.items()},
+        course=type(drawn)(**{k: v[None, :] for k, v in drawn.__dict__.items()}),
+    )
+    # all enrolled at month 0; analysed a month after the horizon, so everyone is followed up
+    after_horizon = np.array([endpoint.horizon_days / DAYS_PER_MONTH + 1.0])  # type: ignore[attr-defined]
+    outcome = outcome_at(endpoint, trial, after_horizon)
+    return float(analyse(endpoint, outcome, trial, 1).estimate[0])
+
+
+def _look_counts(looks: list[float], total: int) -> tuple[int, ...]:
+    """Patients (or events) at each look: ceil(t * total), the last one all of them."""
+    return tuple(
+        total if t >= 1.0 else max(1, min(total, int(np.ceil(t * total - 1e-9)))) for t in looks
+    )
+
+
+def true_effect(endpoint: object, risk: float, control_risk: float) -> float:
+    """The model's marginal effect on the analysis's natural scale (binary and TTE endpoints).
+
+    Binary: risk difference. Time to event: the ratio of the arms' marginal cumulative
+    hazards at the horizon, ln S_t / ln S_c, the hazard ratio a log-rank or Cox
+    analysis estimates when hazards are proportional. Days alive out of hospital and
+    hierarchical endpoints are filled in by `engine` from a reference simulation.
+    """
+    if endpoint.type == "binary":  # type: ignore[attr-defined]
+        return risk - control_risk
+    if endpoint.type == "time-to-event":  # type: ignore[attr-defined]
+        return float(np.log1p(-risk) / np.log1p(-control_risk))
+    return float("nan")
 
 
 def criteria_of(population: object) -> Criteria:

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-from scipy.special import ndtr
+from scipy.special import ndtr, ndtri
 
-from cstrial.accrual import enrolled_by
-from cstrial.analysis import two_proportion_z
+from cstrial.accrual import DAYS_PER_MONTH, enrolled_by
 from cstrial.design import conditional_power
-from cstrial.disease import linear_predictor
+from cstrial.disease import MODEL_HORIZON_DAYS, linear_predictor
+from cstrial.disease.course import simulate_course
+from cstrial.endpoints import TrialCourse, analyse, outcome_at
 from cstrial.plan import Comparison, ScenarioPlan
 from cstrial.population import enroll
 from cstrial.protocol.covariates import COVARIATES
@@ -44,6 +45,43 @@ def chunk_generator(seed: int, scenario: int, chunk: int) -> np.random.Generator
     )
 
 
+def simulate_trials(plan: ScenarioPlan, rng: np.random.Generator, replicates: int) -> TrialCourse:
+    """Enrol, randomise and simulate the course of every patient of `replicates` trials."""
+    n = plan.sample_size
+    size = replicates * n
+    patients, _ = enroll(rng, size, plan.criteria, plan.eligible_fraction)
+    arms = permuted_blocks(rng, replicates, n, plan.allocation).reshape(-1)
+
+    eta = linear_predictor(patients) + plan.baseline_shift
+    h30 = np.exp(eta)
+    exposure = rng.standard_exponential(size)
+    death_day = np.full(size, np.inf)
+    hazard_ratio_30d = np.ones(size)
+    for j, effect in enumerate(plan.effects):
+        in_arm = arms == j
+        course = hazard_course(
+            effect, h30[in_arm], patients["il6_pg_ml"][in_arm], plan.horizon_days
+        )
+        death_day[in_arm] = course.death_time(exposure[in_arm], MODEL_HORIZON_DAYS)
+        if plan.needs_course and effect is not None:
+            hazard_ratio_30d[in_arm] = course.cumulative_hazard(30.0) / h30[in_arm]
+    dropout_day = np.full(size, np.inf)
+    if plan.dropout_per_day > 0:
+        dropout_day = rng.standard_exponential(size) / plan.dropout_per_day
+    course = None
+    if plan.needs_course:
+        drawn = simulate_course(rng, patients, death_day, hazard_ratio_30d, death_eta=eta)
+        course = type(drawn)(**{k: v.reshape(replicates, n) for k, v in drawn.__dict__.items()})
+    return TrialCourse(
+        arms=arms.reshape(replicates, n),
+        death_day=death_day.reshape(replicates, n),
+        dropout_day=dropout_day.reshape(replicates, n),
+        enrolment_months=plan.enrolment_months,
+        patients={k: v.reshape(replicates, n) for k, v in patients.items()},
+        course=course,
+    )
+
+
 def simulate_chunk(
     plan: ScenarioPlan,
     chunk: int,
@@ -54,98 +92,140 @@ def simulate_chunk(
 ) -> ChunkResult:
     """Simulate and analyse `replicates` trials of one scenario (sims first_sim, first_sim+1, ...)."""
     rng = chunk_generator(plan.seed, plan.index, chunk)
-    n = plan.sample_size
-    patients, _ = enroll(rng, replicates * n, plan.criteria, plan.eligible_fraction)
-    arms = permuted_blocks(rng, replicates, n, plan.allocation).reshape(-1)
-
-    h30 = np.exp(linear_predictor(patients) + plan.baseline_shift)
-    exposure = rng.standard_exponential(replicates * n)
-    death_day = np.full(replicates * n, np.inf)
-    for j, effect in enumerate(plan.effects):
-        in_arm = arms == j
-        course = hazard_course(
-            effect, h30[in_arm], patients["il6_pg_ml"][in_arm], plan.horizon_days
-        )
-        death_day[in_arm] = course.death_time(exposure[in_arm], plan.horizon_days)
-    died = np.isfinite(death_day)
-    observed = np.ones(replicates * n, dtype=bool)
-    if plan.dropout_per_day > 0:
-        dropout_day = rng.standard_exponential(replicates * n) / plan.dropout_per_day
-        observed = dropout_day >= np.minimum(death_day, plan.horizon_days)
-
-    arms2 = arms.reshape(replicates, n)
-    died2 = (died & observed).reshape(replicates, n)
-    observed2 = observed.reshape(replicates, n)
-    looks = np.asarray(plan.look_patients) - 1
-    counts = {}
-    for j in range(len(plan.allocation)):
-        in_arm = arms2 == j
-        counts[j] = (
-            np.cumsum(in_arm & observed2, axis=1, dtype=np.int32)[:, looks],
-            np.cumsum(in_arm & died2, axis=1, dtype=np.int32)[:, looks],
-            np.cumsum(in_arm, axis=1, dtype=np.int32),
-            np.cumsum(in_arm & died.reshape(replicates, n), axis=1, dtype=np.int32),
-        )
+    trial = simulate_trials(plan, rng, replicates)
+    look_months = _look_months(plan, trial)
 
     tables, tallies = [], {}
     sims = np.arange(first_sim, first_sim + replicates, dtype=np.int64)
     for comparison in plan.comparisons:
-        table, tally = _analyse(plan, comparison, counts, sims, n_looks_out)
+        table, tally = _comparison(plan, comparison, trial, look_months, sims, n_looks_out)
         tables.append(table)
         tallies[comparison.label] = tally
     saved = None
     keep = max(0, min(save_patients - first_sim, replicates))
     if keep:
-        saved = _patients_table(plan, patients, arms, death_day, observed, sims, keep)
+        saved = _patients_table(plan, trial, sims, keep)
     return ChunkResult(plan.index, chunk, pa.concat_tables(tables), tallies, saved)
 
 
-def _analyse(
-    plan: ScenarioPlan, comparison: Comparison, counts: dict, sims: np.ndarray, n_looks_out: int
-) -> tuple[pa.Table, np.ndarray]:
-    n_c, d_c, enrolled_c, deaths_c = counts[0]
-    n_t, d_t, enrolled_t, deaths_t = counts[comparison.arm_index]
-    z, estimate = two_proportion_z(d_c, n_c, d_t, n_t)
-    stop, decision = _decide(plan, comparison, z)
-    rows = np.arange(z.shape[0])
-    look_months = np.asarray(plan.look_months)[stop]
-    n = plan.sample_size
-    n_enrolled = np.minimum(
-        n,
-        enrolled_by(look_months, plan.patients_per_month, plan.ramp_up_months).astype(np.int64),
+def _look_months(plan: ScenarioPlan, trial: TrialCourse) -> np.ndarray:
+    """Calendar month of each look, (R, K): by patients followed up, or by events for TTE."""
+    replicates = trial.arms.shape[0]
+    fixed = np.broadcast_to(np.asarray(plan.look_months), (replicates, plan.n_looks))
+    if plan.planned_events is None:
+        return fixed
+    # event-driven interims: when the trial's observed deaths reach the planned fraction
+    horizon = plan.horizon_days
+    observed = trial.death_day <= np.minimum(horizon, trial.dropout_day)
+    event_month = np.where(
+        observed, trial.enrolment_months[None, :] + trial.death_day / DAYS_PER_MONTH, np.inf
     )
-    n_enrolled = np.maximum(n_enrolled, np.asarray(plan.look_patients)[stop])
-    z_out = np.full((z.shape[0], n_looks_out), np.nan)
-    reached = np.arange(z.shape[1])[None, :] <= stop[:, None]
-    z_out[:, : z.shape[1]] = np.where(reached, z, np.nan)
+    event_month.sort(axis=1)
+    months = fixed.copy()
+    for k, events in enumerate(plan.look_events[:-1]):
+        reached = event_month[:, min(events, event_month.shape[1]) - 1]
+        months[:, k] = np.minimum(reached, fixed[:, -1])
+    return months
+
+
+def _comparison(
+    plan: ScenarioPlan,
+    comparison: Comparison,
+    trial: TrialCourse,
+    look_months: np.ndarray,
+    sims: np.ndarray,
+    n_looks_out: int,
+) -> tuple[pa.Table, np.ndarray]:
+    replicates, n_looks = look_months.shape
+    rows = np.arange(replicates)
+    looks = [
+        analyse(
+            plan.primary,
+            outcome_at(plan.primary, trial, look_months[:, k]),
+            trial,
+            comparison.arm_index,
+        )
+        for k in range(n_looks)
+    ]
+    z = np.stack([look.z for look in looks], axis=1)
+    stop, decision = _decide(plan, comparison, z)
+    stop_months = look_months[rows, stop]
+    n_enrolled = np.minimum(
+        plan.sample_size,
+        enrolled_by(stop_months, plan.patients_per_month, plan.ramp_up_months).astype(np.int64),
+    )
+    if plan.planned_events is None:  # looks by patients followed up: they are all enrolled
+        n_enrolled = np.maximum(n_enrolled, np.asarray(plan.look_patients)[stop])
+
+    def at_stop(field: str) -> np.ndarray:
+        return np.stack([getattr(look, field) for look in looks], axis=1)[rows, stop]
+
+    z_out = np.full((replicates, n_looks_out), np.nan)
+    reached = np.arange(n_looks)[None, :] <= stop[:, None]
+    z_out[:, :n_looks] = np.where(reached, z, np.nan)
     z_stop = z[rows, stop]
     columns = {
-        "scenario": pa.array([plan.name] * len(rows), pa.string()),
-        "comparison": pa.array([comparison.label] * len(rows), pa.string()),
+        "scenario": pa.array([plan.name] * replicates, pa.string()),
+        "comparison": pa.array([comparison.label] * replicates, pa.string()),
         "sim": pa.array(sims),
         "decision": pa.array(np.asarray(DECISIONS, dtype=object)[decision], pa.string()),
         "stop_look": pa.array((stop + 1).astype(np.int16)),
         "n_enrolled": pa.array(n_enrolled.astype(np.int32)),
-        "n_control": pa.array(n_c[rows, stop]),
-        "n_treatment": pa.array(n_t[rows, stop]),
-        "events_control": pa.array(d_c[rows, stop]),
-        "events_treatment": pa.array(d_t[rows, stop]),
+        "n_control": pa.array(at_stop("n_control")),
+        "n_treatment": pa.array(at_stop("n_treatment")),
+        "events_control": pa.array(at_stop("events_control")),
+        "events_treatment": pa.array(at_stop("events_treatment")),
         **{f"z_look_{k + 1}": pa.array(z_out[:, k]) for k in range(n_looks_out)},
-        "estimate": pa.array(estimate[rows, stop]),
+        "estimate": pa.array(at_stop("estimate")),
         "p_value": pa.array(ndtr(-z_stop)),
-        "duration_months": pa.array(look_months),
+        "duration_months": pa.array(stop_months),
     }
-    last = n_enrolled - 1
-    tally = np.array(
-        [
-            enrolled_c[rows, last].sum(),
-            deaths_c[rows, last].sum(),
-            enrolled_t[rows, last].sum(),
-            deaths_t[rows, last].sum(),
-        ],
-        dtype=np.int64,
-    )
+    columns.update(_secondaries(plan, comparison, trial, stop_months, decision))
+    tally = _tally(plan, comparison, trial, n_enrolled)
     return pa.table(columns), tally
+
+
+def _secondaries(
+    plan: ScenarioPlan,
+    comparison: Comparison,
+    trial: TrialCourse,
+    stop_months: np.ndarray,
+    decision: np.ndarray,
+) -> dict[str, pa.Array]:
+    """Each secondary endpoint analysed at the primary's stopping date.
+
+    Without `testing: fixed-sequence` each is tested alone at the comparison's alpha
+    (no multiplicity control); with it, a secondary rejects only if the primary and
+    every earlier secondary rejected.
+    """
+    columns: dict[str, pa.Array] = {}
+    gate = decision == 1
+    critical = -ndtri(comparison.alpha)
+    for endpoint in plan.secondaries:
+        result = analyse(
+            endpoint, outcome_at(endpoint, trial, stop_months), trial, comparison.arm_index
+        )
+        reject = result.z >= critical
+        if plan.fixed_sequence:
+            reject &= gate
+            gate = reject
+        columns[f"{endpoint.name}_z"] = pa.array(result.z)
+        columns[f"{endpoint.name}_estimate"] = pa.array(result.estimate)
+        columns[f"{endpoint.name}_reject"] = pa.array(reject)
+    return columns
+
+
+def _tally(
+    plan: ScenarioPlan, comparison: Comparison, trial: TrialCourse, n_enrolled: np.ndarray
+) -> np.ndarray:
+    """Enrolled patients and deaths by the horizon, control and treatment, over all enrolled."""
+    enrolled = np.arange(plan.sample_size)[None, :] < n_enrolled[:, None]
+    died = trial.death_day <= plan.horizon_days
+    out = []
+    for arm in (0, comparison.arm_index):
+        mask = enrolled & (trial.arms == arm)
+        out += [mask.sum(), (mask & died).sum()]
+    return np.array(out, dtype=np.int64)
 
 
 def _decide(
@@ -159,9 +239,12 @@ def _decide(
         # non-binding or binding, the simulated trial obeys its futility rule at interims
         futility[:, :-1] = z[:, :-1] <= np.asarray(comparison.futility_z)[:-1]
     if plan.conditional_power_below is not None and k > 1:
-        fractions = np.asarray(plan.look_patients[:-1]) / plan.sample_size
+        fractions = np.asarray(plan.look_fractions[:-1])
         cp = conditional_power(
-            z[:, :-1], fractions[None, :], comparison.efficacy_z[-1], z[:, :-1] / np.sqrt(fractions)
+            z[:, :-1],
+            fractions[None, :],
+            comparison.efficacy_z[-1],
+            z[:, :-1] / np.sqrt(fractions),
         )
         futility[:, :-1] |= cp < plan.conditional_power_below
     stops = efficacy | futility
@@ -173,32 +256,35 @@ def _decide(
 
 
 def _patients_table(
-    plan: ScenarioPlan,
-    patients: dict,
-    arms: np.ndarray,
-    death_day: np.ndarray,
-    observed: np.ndarray,
-    sims: np.ndarray,
-    keep: int,
+    plan: ScenarioPlan, trial: TrialCourse, sims: np.ndarray, keep: int
 ) -> pa.Table:
     n = plan.sample_size
     m = keep * n
+
+    def flat(values: np.ndarray) -> np.ndarray:
+        return values[:keep].reshape(-1)
+
     columns = {
         "scenario": pa.array([plan.name] * m, pa.string()),
         "sim": pa.array(np.repeat(sims[:keep], n)),
         "patient": pa.array(np.tile(np.arange(1, n + 1, dtype=np.int32), keep)),
-        "arm": pa.array(np.asarray(plan.arm_names, dtype=object)[arms[:m]], pa.string()),
+        "arm": pa.array(np.asarray(plan.arm_names, dtype=object)[flat(trial.arms)], pa.string()),
         "enrolment_month": pa.array(np.tile(plan.enrolment_months, keep)),
     }
     for name, covariate in COVARIATES.items():
-        if name not in patients:
+        if name not in trial.patients:
             continue
-        values = patients[name][:m]
+        values = flat(trial.patients[name])
         if covariate.kind == "categorical":
             values = pa.array(np.asarray(covariate.levels, dtype=object)[values], pa.string())
         columns[name] = values
-    finite = np.isfinite(death_day[:m])
-    columns["death"] = finite
-    columns["death_day"] = np.where(finite, death_day[:m], np.nan)
-    columns["observed"] = observed[:m]
+    death_day = flat(trial.death_day)
+    died = death_day <= plan.horizon_days
+    columns["death"] = died
+    columns["death_day"] = np.where(died, death_day, np.nan)
+    columns["observed"] = flat(trial.dropout_day) >= np.minimum(death_day, plan.horizon_days)
+    if trial.course is not None:
+        for name, values in trial.course.__dict__.items():
+            values = flat(values)
+            columns[name] = np.where(np.isfinite(values), values, np.nan)
     return pa.table(columns)

@@ -1,0 +1,91 @@
+"""What an analysis at calendar month tau sees of each patient, for each endpoint type.
+
+Patients are (replicates, patients) in enrolment order. A patient counts in a
+binary, days-alive-out-of-hospital or hierarchical analysis once followed up to the
+endpoint's horizon (and not lost before it); in a time-to-event analysis every
+enrolled patient counts, censored at the analysis date or at dropout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cstrial.accrual import DAYS_PER_MONTH
+from cstrial.disease.course import Course, days_alive_out_of_hospital
+
+
+@dataclass(frozen=True)
+class TrialCourse:
+    """Everything simulated for a chunk of trials, shaped (replicates, patients)."""
+
+    arms: np.ndarray
+    death_day: np.ndarray
+    dropout_day: np.ndarray
+    enrolment_months: np.ndarray  # (patients,), the same for every replicate
+    patients: dict[str, np.ndarray]
+    course: Course | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """An endpoint's data at one analysis date: who is in, and their values."""
+
+    include: np.ndarray  # (R, n) bool
+    event: np.ndarray  # (R, n) bool: death by the horizon (binary) or an observed death (TTE)
+    time: np.ndarray | None = None  # (R, n) days, time-to-event only
+    value: np.ndarray | None = None  # (R, n) days alive out of hospital
+    components: tuple[tuple[np.ndarray, bool, float], ...] | None = None  # hierarchical
+
+
+def outcome_at(endpoint: object, trial: TrialCourse, months: np.ndarray) -> Outcome:
+    """`endpoint`'s data at calendar month `months` (shape (R,)) of each replicate."""
+    horizon = float(endpoint.horizon_days)  # type: ignore[attr-defined]
+    follow_up = (months[:, None] - trial.enrolment_months[None, :]) * DAYS_PER_MONTH
+    enrolled = follow_up >= 0
+    death, dropout = trial.death_day, trial.dropout_day
+    kind = endpoint.type  # type: ignore[attr-defined]
+    if kind == "time-to-event":
+        end = np.minimum(np.minimum(follow_up, horizon), dropout)
+        event = enrolled & (death <= end)
+        time = np.where(event, death, np.maximum(end, 1e-9))
+        return Outcome(include=enrolled, event=event, time=time)
+    # a complete outcome: followed to the horizon (1e-9: float noise at the look's own patient)
+    complete = follow_up >= horizon - 1e-9
+    observed = dropout >= np.minimum(death, horizon)
+    include = complete & observed
+    died = death <= horizon
+    if kind == "binary":
+        return Outcome(include=include, event=died)
+    course = trial.course
+    assert course is not None, "the disease course is simulated when an endpoint needs it"
+    daoh = days_alive_out_of_hospital(death, course.hospital_discharge_day, horizon)
+    if kind == "days-alive-out-of-hospital":
+        return Outcome(include=include, event=died, value=daoh)
+    components = tuple(
+        _component(name, death, course, daoh, horizon)
+        for name in endpoint.components  # type: ignore[attr-defined]
+    )
+    return Outcome(include=include, event=died, components=components)
+
+
+def _component(
+    name: str, death: np.ndarray, course: Course, daoh: np.ndarray, horizon: float
+) -> tuple[np.ndarray, bool, float]:
+    """(values, higher_is_better, threshold) of one hierarchy component (Pocock 2012).
+
+    Event components compare the day of the event: later is better, and no event by
+    the horizon is best (horizon + 1).
+    """
+    if name == "days_alive_out_of_hospital":
+        return daoh, True, 0.0
+    if name == "death":
+        day = death
+    elif name == "renal_replacement":
+        day = course.rrt_day
+    elif name == "mcs_escalation":
+        day = course.mcs_escalation_day
+    else:  # renal_replacement_or_mcs_escalation: the first of the two
+        day = np.minimum(course.rrt_day, course.mcs_escalation_day)
+    return np.where(day <= horizon, day, horizon + 1.0), True, 0.0
