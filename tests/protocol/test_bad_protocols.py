@@ -60,8 +60,8 @@ CASES = [
     {"file": "list_on_numeric", "path": "population.inclusion.il6_pg_ml", "line": 6,
      "phrase": "il6_pg_ml is numeric: use a range such as {min: .., max: ..}"},
     # endpoints and design choices
-    {"file": "unsupported_endpoint_type", "path": "endpoints.primary.type", "line": 14,
-     "phrase": "not available in this version of cstrial; available: binary"},
+    {"file": "analysis_not_fitting_type", "path": "endpoints.primary.analysis", "line": 14,
+     "phrase": "two-proportion does not analyse a time-to-event endpoint; use one of log-rank"},
     {"file": "spending_without_parameter", "path": "design.efficacy.parameter", "line": 19,
      "phrase": "hwang-shih-decani needs a parameter: gamma"},
     {"file": "unknown_spending", "path": "design.efficacy.spending", "line": 19,

@@ -269,12 +269,41 @@ def test_endpoint_names_are_unique(data, problems) -> None:
     )
 
 
-@pytest.mark.parametrize("analysis", ["logistic-adjusted", "cmh", "log-rank", "win-ratio"])
-def test_other_analyses_are_not_available_yet(data, problems, analysis: str) -> None:
-    data["endpoints"]["primary"]["analysis"] = analysis
-    assert only(problems(data))[1] == (
-        f"'{analysis}' is not available in this version of cstrial; available: two-proportion"
-    )
+# endpoint type -> (analysis, extra fields) that fit it
+FITTING = [
+    ("binary", "logistic-adjusted", {"covariates": ["scai_stage", "il6_pg_ml"]}),
+    ("binary", "cmh", {"strata": "scai_stage"}),
+    ("time-to-event", "log-rank", {}),
+    ("time-to-event", "stratified-log-rank", {"strata": "etiology"}),
+    ("time-to-event", "cox", {}),
+    ("days-alive-out-of-hospital", "mann-whitney", {}),
+    ("hierarchical", "win-ratio", {"components": ["death", "days_alive_out_of_hospital"]}),
+]
+
+
+@pytest.mark.parametrize(("kind", "analysis", "extra"), FITTING)
+def test_each_endpoint_type_takes_its_analyses(data, problems, kind, analysis, extra) -> None:
+    data["endpoints"]["primary"].update({"type": kind, "analysis": analysis, **extra})
+    assert problems(data) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "phrase"),
+    [
+        ({"analysis": "logistic-adjusted"}, "covariates", "logistic-adjusted needs covariates"),
+        ({"analysis": "cmh"}, "strata", "cmh needs strata"),
+        ({"analysis": "cmh", "strata": "age"}, "strata", "age is numeric"),
+        ({"type": "hierarchical", "analysis": "win-ratio"}, "components", "needs components"),
+        ({"type": "days-alive-out-of-hospital", "analysis": "mann-whitney", "horizon_days": 60},
+         "horizon_days", "must be at most 30"),
+        ({"analysis": "log-rank"}, "analysis", "log-rank does not analyse a binary endpoint"),
+    ],
+)
+def test_endpoint_options_must_fit_the_analysis(data, problems, change, path, phrase) -> None:
+    data["endpoints"]["primary"].update(change)
+    found_path, message = only(problems(data))
+    assert found_path == f"endpoints.primary.{path}"
+    assert phrase in message
 
 
 # --- design ---------------------------------------------------------------------
@@ -380,3 +409,17 @@ def test_protocol_built_in_python_checks_its_cross_field_rules(data) -> None:
     data["arms"][0]["control"] = False
     with pytest.raises(ValueError, match="needs exactly one arm with control: true"):
         Protocol(**data)
+
+
+def test_pkpd_protocols_resolve_to_yaml_that_loads_back(data, problems) -> None:
+    import yaml
+
+    from cstrial.protocol import parse_protocol
+
+    for effect in (
+        {"model": "pkpd", "drug": "tocilizumab", "dose_mg_per_kg": 8},
+        {"model": "pkpd", "drug": "anakinra", "dose_mg": 100},
+    ):
+        data["arms"][1]["effect"] = effect
+        protocol = parse_protocol(data)
+        assert parse_protocol(yaml.safe_load(protocol.resolved_yaml())) == protocol

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, model_serializer
 
 from cstrial.protocol.base import Schema, problem, problems
 from cstrial.protocol.fields import number, whole
@@ -56,6 +56,10 @@ Dose = Annotated[float, number(gt=0)]
 Count = Annotated[int, whole(ge=1)]
 
 
+_TOCILIZUMAB_ONLY = ("dose_mg_per_kg", "doses", "dose_interval_hours")
+_ANAKINRA_ONLY = ("dose_mg", "doses_per_day", "days")
+
+
 class Pkpd(Schema):
     """A dosing regimen whose IL-6 signalling blockade follows the drug's PK/PD over time.
 
@@ -75,6 +79,14 @@ class Pkpd(Schema):
     dose_mg: Dose | None = None
     doses_per_day: Count = 1
     days: Count = 14
+
+    @model_serializer(mode="wrap")
+    def _own_fields_only(self, handler: Any) -> dict[str, Any]:
+        # the other drug's fields are refused on input, so never write them out either:
+        # resolved YAML and as_written() must load back as the same protocol
+        data = handler(self)
+        other = _ANAKINRA_ONLY if self.drug == "tocilizumab" else _TOCILIZUMAB_ONLY
+        return {key: value for key, value in data.items() if key not in other}
 
     @classmethod
     def cross_check(cls, data: dict[Any, Any]) -> list:

@@ -11,7 +11,9 @@ from cstrial.protocol.scenarios import scenario_problems
 from cstrial.protocol.validation import check, in_file_order, to_problems
 from cstrial.protocol.yaml_nodes import Lines, parse_yaml
 
-_TOP = "name, title, population, arms, endpoints, design, simulation, scenarios"
+# PyYAML parses about 50 kB of dense YAML a second: larger files are refused, not waited for.
+MAX_PROTOCOL_BYTES = 256 * 1024
+_TOP = "name, title, population, arms, endpoints, design, simulation, scenarios, grid"
 
 
 def load_protocol(path: str | Path) -> Protocol:
@@ -40,7 +42,16 @@ def parse_protocol(
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        if path.exists() and not path.is_file() and not path.is_dir():
+            raise ProtocolError([ProtocolProblem("", "is not a regular file")], str(path))
+        with open(path, "rb") as handle:  # never more than the limit, whatever the file
+            data = handle.read(MAX_PROTOCOL_BYTES + 1)
+        if len(data) <= MAX_PROTOCOL_BYTES:
+            return data.decode("utf-8")
+        reason = (
+            f"is larger than {MAX_PROTOCOL_BYTES // 1024} KiB; a protocol is a short YAML file "
+            "(use scenarios or a grid rather than repeating the protocol)"
+        )
     except FileNotFoundError:
         reason = "file not found"
     except IsADirectoryError:

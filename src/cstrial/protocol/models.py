@@ -21,7 +21,8 @@ from pydantic import (
     model_validator,
 )
 
-from cstrial.protocol.base import Found, Loc, Schema, problem
+from cstrial.protocol.base import Found, Loc, Schema, problem, problems
+from cstrial.protocol.covariates import COVARIATES
 from cstrial.protocol.criteria import Criteria
 from cstrial.protocol.effects import Effect
 from cstrial.protocol.fields import (
@@ -35,6 +36,7 @@ from cstrial.protocol.fields import (
     number,
     whole,
 )
+from cstrial.protocol.grid import MAX_GRID_POINTS, grid_names, grid_size, value_text
 from cstrial.protocol.messages import render_path, show
 
 PopulationModelName = Literal["default"]
@@ -46,16 +48,41 @@ SpendingFunctionName = Literal[
     "wang-tsiatis",
     "none",
 ]
-EndpointTypeName = Literal["binary"]
-AnalysisName = Literal["two-proportion"]
+EndpointTypeName = Literal["binary", "time-to-event", "days-alive-out-of-hospital", "hierarchical"]
+AnalysisName = Literal[
+    "two-proportion",
+    "logistic-adjusted",
+    "cmh",
+    "log-rank",
+    "stratified-log-rank",
+    "cox",
+    "mann-whitney",
+    "win-ratio",
+]
+ComponentName = Literal[
+    "death",
+    "renal_replacement",
+    "mcs_escalation",
+    "renal_replacement_or_mcs_escalation",
+    "days_alive_out_of_hospital",
+]
+TestingName = Literal["none", "fixed-sequence"]
+# Which analyses fit each endpoint type (the first is the default suggestion).
+ANALYSES_FOR_TYPE: dict[str, tuple[str, ...]] = {
+    "binary": ("two-proportion", "logistic-adjusted", "cmh"),
+    "time-to-event": ("log-rank", "stratified-log-rank", "cox"),
+    "days-alive-out-of-hospital": ("mann-whitney",),
+    "hierarchical": ("win-ratio",),
+}
+COURSE_LIMIT_DAYS = 30.0  # organ support and hospital stay are simulated to day 30
 
 SPENDING_FUNCTIONS: tuple[str, ...] = get_args(SpendingFunctionName)
 MAX_LOOKS = 20
 HORIZON_LIMIT_DAYS = 180.0  # the disease model simulates the first 180 days
 
 # Named in DESIGN.md but not built in this version: told "not available", not "unknown".
-_LATER_TYPES = ("time-to-event", "hierarchical", "days-alive-out-of-hospital")
-_LATER_ANALYSES = ("logistic-adjusted", "cmh", "log-rank", "cox", "win-ratio", "mann-whitney")
+_LATER_TYPES: tuple[str, ...] = ()
+_LATER_ANALYSES: tuple[str, ...] = ()
 
 PopulationModel = Annotated[PopulationModelName, choice(PopulationModelName, "population model")]
 SpendingFunction = Annotated[
@@ -65,6 +92,8 @@ EndpointType = Annotated[
     EndpointTypeName, choice(EndpointTypeName, "endpoint type", later=_LATER_TYPES)
 ]
 Analysis = Annotated[AnalysisName, choice(AnalysisName, "analysis", later=_LATER_ANALYSES)]
+Component = Annotated[ComponentName, choice(ComponentName, "hierarchy component")]
+Testing = Annotated[TestingName, choice(TestingName, "testing strategy")]
 Probability = Annotated[float, number(gt=0, lt=1)]
 Horizon = Annotated[
     float, number(gt=0, le=HORIZON_LIMIT_DAYS, note="the disease model simulates 180 days")
@@ -118,6 +147,71 @@ class Endpoint(Schema):
     covariates: Annotated[list[CovariateName], BeforeValidator(empty_when_null)] = Field(
         default_factory=list
     )
+    strata: CovariateName | None = None
+    components: Annotated[list[Component], BeforeValidator(empty_when_null)] = Field(
+        default_factory=list
+    )
+
+    @classmethod
+    def cross_check(cls, data: dict[Any, Any]) -> Found:
+        return _endpoint_problems(data)
+
+
+def _endpoint_problems(data: dict[Any, Any]) -> Found:
+    """Analysis, horizon and options that fit the endpoint type."""
+    kind, analysis = data.get("type"), data.get("analysis")
+    found: Found = []
+    fitting = ANALYSES_FOR_TYPE.get(kind) if isinstance(kind, str) else None
+    if fitting and isinstance(analysis, str) and analysis not in fitting:
+        found.append(
+            (
+                ("analysis",),
+                f"{analysis} does not analyse a {kind} endpoint; use one of {', '.join(fitting)}",
+            )
+        )
+    horizon = data.get("horizon_days")
+    if (
+        kind in ("days-alive-out-of-hospital", "hierarchical")
+        and isinstance(horizon, int | float)
+        and not isinstance(horizon, bool)
+        and horizon > COURSE_LIMIT_DAYS
+    ):
+        found.append(
+            (
+                ("horizon_days",),
+                f"must be at most 30 for a {kind} endpoint (organ support and "
+                f"hospital stay are simulated to day 30), found {horizon:g}",
+            )
+        )
+    if analysis == "logistic-adjusted" and not data.get("covariates"):
+        found.append(
+            (
+                ("covariates",),
+                "logistic-adjusted needs covariates, e.g. [scai_stage, lactate_mmol_l, il6_pg_ml, age]",
+            )
+        )
+    if analysis in ("cmh", "stratified-log-rank") and data.get("strata") is None:
+        found.append(
+            (("strata",), f"{analysis} needs strata: a categorical covariate, e.g. scai_stage")
+        )
+    strata = data.get("strata")
+    if isinstance(strata, str) and strata in COVARIATES and COVARIATES[strata].kind == "numeric":
+        found.append(
+            (
+                ("strata",),
+                f"{strata} is numeric: strata must be categorical or boolean, e.g. scai_stage",
+            )
+        )
+    if kind == "hierarchical" and not data.get("components"):
+        found.append(
+            (
+                ("components",),
+                "a hierarchical endpoint needs components, e.g. [death, renal_replacement_or_mcs_escalation, days_alive_out_of_hospital]",
+            )
+        )
+    if kind != "hierarchical" and data.get("components"):
+        found.append((("components",), "only a hierarchical endpoint takes components"))
+    return found
 
 
 class Endpoints(Schema):
@@ -127,6 +221,7 @@ class Endpoints(Schema):
     secondary: Annotated[list[Endpoint], BeforeValidator(empty_when_null)] = Field(
         default_factory=list
     )
+    testing: Testing = "none"  # fixed-sequence: secondaries tested in order at full alpha
 
     @classmethod
     def cross_check(cls, data: dict[Any, Any]) -> Found:
@@ -263,6 +358,49 @@ def _check_overrides(value: Any) -> Any:
     return value
 
 
+def _check_grid(value: Any) -> Any:
+    example = "{arms.tocilizumab.effect.blockade: [0.5, 0.7], design.sample_size: [600, 900]}"
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise problem(
+            f"must be a mapping of dotted path: list of values, such as {example}, "
+            f"found {show(value)}"
+        )
+    found: Found = []
+    for key, values in value.items():
+        if not isinstance(key, str) or not key:
+            found.append(
+                (
+                    (),
+                    f"each key must be a dotted path such as design.sample_size, found {show(key)}",
+                )
+            )
+        elif not isinstance(values, list) or not values:
+            found.append(
+                (
+                    (key,),
+                    f"must be a non-empty list of values, such as [600, 900], found {show(values)}",
+                )
+            )
+        else:
+            seen: set[str] = set()
+            for i, item in enumerate(values):
+                text = value_text(item)  # as in the grid point's name: 600 and 600.0 are one
+                if text in seen:
+                    found.append(((key, i), f"duplicate value {show(item)}: each value once"))
+                seen.add(text)
+    if found:
+        raise problems(found, "grid")
+    if grid_size(value) > MAX_GRID_POINTS:
+        sizes = " × ".join(str(len(v)) for v in value.values())
+        raise problem(
+            f"has {sizes} = {grid_size(value)} points, more than {MAX_GRID_POINTS}: "
+            "use fewer values, or split it into several protocols"
+        )
+    return value
+
+
 class ScenarioSpec(Schema):
     """A named variant of the protocol: dotted paths into it and their new values."""
 
@@ -283,6 +421,9 @@ class Protocol(Schema):
     scenarios: Annotated[list[ScenarioSpec], BeforeValidator(empty_when_null)] = Field(
         default_factory=list
     )
+    grid: Annotated[dict[str, list[Any]], BeforeValidator(_check_grid)] = Field(
+        default_factory=dict
+    )
 
     _written: dict[str, Any] | None = None
     _source_text: str | None = None
@@ -300,6 +441,7 @@ class Protocol(Schema):
         if isinstance(scenarios, list):
             named = [(("scenarios", i), item) for i, item in enumerate(scenarios)]
             found += _duplicate_names(named, "scenario")
+            found += _grid_name_clashes(data.get("grid"), scenarios)
         return found
 
     @model_validator(mode="after")
@@ -394,6 +536,24 @@ def _duplicate_names(items: list[tuple[Loc, Any]], what: str) -> Found:
         else:
             first[name] = render_path(loc)
     return found
+
+
+def _grid_name_clashes(grid: Any, scenarios: list[Any]) -> Found:
+    """Grid points are named for their values; a named scenario may not take such a name."""
+    wellformed = isinstance(grid, dict) and all(
+        isinstance(k, str) and k and isinstance(v, list) and v for k, v in grid.items()
+    )
+    if not grid or not wellformed:
+        return []  # a malformed grid is reported where it is
+    names = set(grid_names(grid))
+    return [
+        (
+            ("scenarios", i, "name"),
+            f"{item['name']!r} is also the name of a grid point; choose another name",
+        )
+        for i, item in enumerate(scenarios)
+        if isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"] in names
+    ]
 
 
 def _sample_size_problems(design: Any, n_arms: int) -> Found:

@@ -42,8 +42,8 @@ def set_path(data: dict[str, Any], dotted: str, value: Any, schema: type[BaseMod
     segments = dotted.split(".")
     if not all(segments):
         raise OverrideError("must be names joined by dots, such as design.sample_size")
-    if segments[0] == "scenarios":
-        raise OverrideError("a scenario cannot set scenarios")
+    if segments[0] in ("scenarios", "grid"):
+        raise OverrideError(f"a scenario cannot set {segments[0]}")
     shape: Any = schema
     node: Any = data
     loc: list[str | int] = []

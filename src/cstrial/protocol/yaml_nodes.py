@@ -5,6 +5,11 @@ the safe loader and constructing values ourselves gives the same data (same
 tags, same types, merge keys, anchors) plus a map from each location to its
 1-based line, which every protocol problem quotes. Duplicate keys, which
 `safe_load` silently resolves to the last one, are reported.
+
+Hostile YAML is refused before anything is built: nesting deeper than
+MAX_DEPTH (PyYAML composes recursively), aliases or merge keys that would
+expand to more than MAX_VALUES values ("billion laughs"), alias cycles, and
+characters YAML does not allow (NUL and other control characters).
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ Lines = dict[Loc, int]
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 
+MAX_DEPTH = 64  # levels of mappings and lists; a protocol needs fewer than 10
+MAX_VALUES = 100_000  # values once aliases are expanded; a protocol holds a few hundred
+
 
 @dataclass
 class ParsedYaml:
@@ -40,20 +48,105 @@ def parse_yaml(text: str) -> ParsedYaml:
 
     A syntax error gives no data and one problem at the line YAML reports.
     """
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = _Loader(text)  # the reader rejects NUL and other control characters at once
+    except yaml.reader.ReaderError as error:
+        return ParsedYaml(problems=[_character_problem(error, text)])
     parsed = ParsedYaml()
     try:
         root = loader.get_single_node()
         if root is not None:
+            _check_expansion(root)
             parsed.lines[()] = root.start_mark.line + 1
             parsed.data = _Builder(loader, parsed).value(root, ())
     except yaml.MarkedYAMLError as error:
         return ParsedYaml(problems=[_syntax_problem(error)])
+    except yaml.reader.ReaderError as error:
+        return ParsedYaml(problems=[_character_problem(error, text)])
     except yaml.YAMLError as error:
         return ParsedYaml(problems=[ProtocolProblem("", f"invalid YAML: {error}")])
+    except RecursionError:  # a last guard: MAX_DEPTH should always come first
+        return ParsedYaml(problems=[ProtocolProblem("", "invalid YAML: nested too deeply")])
     finally:
         loader.dispose()
     return parsed
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader, refusing nesting deeper than MAX_DEPTH while it composes."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested more than {MAX_DEPTH} levels deep; a protocol needs fewer than 10",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _check_expansion(root: Node) -> None:
+    """Refuse a node graph that aliases expand beyond MAX_VALUES values or MAX_DEPTH levels, or that cycles.
+
+    Walks the graph as the builder would, an alias standing for all it refers to,
+    without recursion and without building anything, so a "billion laughs" or a
+    merge-key bomb costs at most MAX_VALUES steps.
+    """
+    count = 0
+    path: list[int] = []  # ids of the ancestors of the node being visited
+    on_path: set[int] = set()
+    stack: list[tuple[Node, int]] = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        for gone in path[depth:]:
+            on_path.discard(gone)
+        del path[depth:]
+        if id(node) in on_path:
+            raise yaml.constructor.ConstructorError(
+                None, None, "an alias refers to its own ancestor (a cycle)", node.start_mark
+            )
+        count += 1
+        if count > MAX_VALUES or depth > MAX_DEPTH:
+            what = (
+                f"more than {MAX_VALUES:,} values"
+                if count > MAX_VALUES
+                else f"more than {MAX_DEPTH} levels of nesting"
+            )
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"its aliases (*name) and merge keys (<<) expand to {what}; "
+                "a protocol holds a few hundred values",
+                node.start_mark,
+            )
+        path.append(id(node))
+        on_path.add(id(node))
+        if isinstance(node, SequenceNode):
+            stack.extend((child, depth + 1) for child in reversed(node.value))
+        elif isinstance(node, MappingNode):
+            for key_node, value_node in reversed(node.value):
+                stack.append((value_node, depth + 1))
+                stack.append((key_node, depth + 1))
+
+
+def _character_problem(error: yaml.reader.ReaderError, text: str) -> ProtocolProblem:
+    line = text.count("\n", 0, error.position) + 1 if error.position is not None else None
+    code = error.character if isinstance(error.character, int) else ord(error.character or "?")
+    return ProtocolProblem(
+        "",
+        f"invalid YAML: the character U+{code:04X} is not allowed in YAML "
+        "(control characters such as NUL cannot be written in a protocol)",
+        line,
+    )
 
 
 def line_for(lines: Lines, loc: Loc) -> int | None:
@@ -99,7 +192,13 @@ class _Builder:
                 return self._mapping(node, loc)
             if isinstance(node, SequenceNode) and node.tag == _SEQ:
                 return self._sequence(node, loc)
-            return self.loader.construct_object(node, deep=True)
+            try:
+                return self.loader.construct_object(node, deep=True)
+            except ValueError as error:  # e.g. an integer of more than 4300 digits
+                reason = str(error).split(";")[0]
+                line = node.start_mark.line + 1
+                self._problem(loc, f"cannot read {show(node.value)}: {reason}", line)
+                return None
         finally:
             self.open.discard(id(node))
 
