@@ -171,7 +171,8 @@ def test_a_failed_run_leaves_no_file_that_looks_whole(write_protocol, tmp_path, 
     monkeypatch.setattr(engine, "simulate_chunk", failing)
     with pytest.raises(RuntimeError):
         run(write_protocol(), n_sims=1000, jobs=1, out=tmp_path / "run")
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == []
+    # only the finished chunks are left, hidden, for `cstrial run --resume`
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [".chunks"]
 
 
 def test_unknown_scenario_is_a_clear_error(write_protocol, tmp_path):

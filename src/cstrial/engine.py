@@ -4,10 +4,17 @@ Chunk c of scenario s always draws from SeedSequence(seed, spawn_key=(s, c)) and
 holds `simulation.chunk_size` replicates, so the bytes of trials.parquet do not
 depend on the number of workers or the backend. The engine never prints; it
 reports progress through a callback.
+
+Each finished chunk is stored at once in OUT/.chunks/ (see `results.ChunkStore`);
+when all are there, trials.parquet (and patients.parquet) are assembled from them
+in chunk order and the chunk folder is removed. So memory does not grow with
+n_sims, and `resume=True` picks up a killed run from its finished chunks with the
+same bytes as a run straight through.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import os
@@ -16,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import joblib
 
@@ -27,10 +35,12 @@ from cstrial.population import POPULATION
 from cstrial.protocol import Protocol, expand_scenarios, load_protocol
 from cstrial.results import (
     AtomicParquetWriter,
+    ChunkStore,
     RunResult,
     SummaryAccumulator,
     sha256_file,
     trials_schema,
+    union_schema,
     write_json_atomic,
     write_table_atomic,
 )
@@ -39,6 +49,13 @@ from cstrial.treatment import TREATMENT
 
 Progress = Callable[[int, int], None]
 DEPENDENCIES = ("numpy", "scipy", "pandas", "pyarrow", "joblib", "pydantic", "PyYAML")
+BACKENDS = ("loky", "dask")
+CHUNKS_FOLDER = ".chunks"
+MAX_N_SIMS = 100_000_000
+# About 150 bytes of working memory per simulated patient: 20 million is ~3 GiB per worker.
+MAX_PATIENTS_PER_CHUNK = 20_000_000
+DASK_CONNECT_TIMEOUT = 30.0  # seconds to reach the scheduler before giving up
+OUTPUT_FILES = ("trials.parquet", "summary.parquet", "patients.parquet", "manifest.json")
 
 
 def run(
@@ -51,11 +68,18 @@ def run(
     scenario: str | None = None,
     save_patients: int | None = None,
     progress: Progress | None = None,
+    resume: bool = False,
+    backend: str = "loky",
+    scheduler: Any = None,
 ) -> RunResult:
     """Simulate every scenario of `protocol` and write the run to `out`.
 
     Options override the protocol's `simulation` block; `out` defaults to
-    results/<protocol name>/. Returns the summary and manifest.
+    results/<protocol name>/. With `resume`, chunks finished by an earlier,
+    interrupted run of the same protocol, seed and n_sims in `out` are kept, not
+    simulated again. `backend` is "loky" (local processes) or "dask", which runs
+    the chunks on the `dask.distributed` cluster at `scheduler` (an address such
+    as tcp://host:8786, or a `distributed.Client`). Returns the summary and manifest.
     """
     if not isinstance(protocol, Protocol):
         protocol = load_protocol(protocol)
@@ -63,17 +87,27 @@ def run(
     n_sims = sim.n_sims if n_sims is None else n_sims
     seed = sim.seed if seed is None else seed
     save_patients = sim.save_patients if save_patients is None else save_patients
-    if n_sims < 1:
-        raise CstrialError(f"--n-sims must be at least 1, found {n_sims}")
+    if not 1 <= n_sims <= MAX_N_SIMS:
+        raise CstrialError(f"--n-sims must be between 1 and {MAX_N_SIMS:,}, found {n_sims:,}")
     if seed < 0:
         raise CstrialError(f"--seed must be a non-negative integer, found {seed}")
+    if save_patients < 0:
+        raise CstrialError(f"--save-patients must be 0 or more, found {save_patients}")
+    if backend not in BACKENDS:
+        raise CstrialError(f"--backend must be one of {', '.join(BACKENDS)}, found {backend!r}")
+    if backend == "dask" and scheduler is None:
+        raise CstrialError(
+            "--backend dask needs --scheduler ADDRESS, the address of a running "
+            "dask.distributed scheduler (e.g. tcp://10.0.0.5:8786)"
+        )
     out = Path(out) if out is not None else Path("results") / protocol.name
     started = time.perf_counter()
 
     scenarios = _select(expand_scenarios(protocol), scenario)
+    chunk_size = sim.chunk_size
+    _check_chunk_memory(scenarios, min(chunk_size, n_sims))
     plans = [plan_scenario(s, seed) for s in scenarios]
     n_looks = max(p.n_looks for p in plans)
-    chunk_size = sim.chunk_size
     tasks = [
         (plan, c, c * chunk_size, min(chunk_size, n_sims - c * chunk_size))
         for plan in plans
@@ -81,17 +115,102 @@ def run(
     ]
 
     _make_out(out)
-    trials = AtomicParquetWriter(out / "trials.parquet", trials_schema(n_looks))
-    patients = AtomicParquetWriter(out / "patients.parquet")
+    store = ChunkStore(
+        out / CHUNKS_FOLDER,
+        {
+            "cstrial_version": __version__,
+            "protocol_sha256": _sha256_text(protocol.resolved_yaml()),
+            "seed": seed,
+            "n_sims": n_sims,
+            "chunk_size": chunk_size,
+            "save_patients": save_patients,
+            "n_looks": n_looks,
+        },
+    )
+    if resume:
+        store.open()
+        pending = [t for t in tasks if not store.finished(t[0].index, t[1])]
+    else:
+        store.reset()
+        pending = tasks
+    _remove_stale_temporaries(out)
+    done = len(tasks) - len(pending)
+    if progress is not None:
+        progress(done, len(tasks))
+    # closing(): a failure here (a full disk) stops the workers at once
+    with contextlib.closing(
+        _execute(pending, n_looks, save_patients, jobs, backend, scheduler)
+    ) as results:
+        try:
+            for result in results:
+                store.put(
+                    result.scenario, result.chunk, result.trials, result.tallies, result.patients
+                )
+                done += 1
+                if progress is not None:
+                    progress(done, len(tasks))
+        except MemoryError:
+            raise CstrialError(
+                f"out of memory simulating chunks of {chunk_size} trials; lower "
+                "simulation.chunk_size or --jobs, then add --resume to keep the chunks "
+                "already finished"
+            ) from None
+
+    try:
+        summary_table = _assemble(store, tasks, plans, n_looks, out, save_patients)
+        manifest = _manifest(
+            protocol,
+            plans,
+            seed,
+            n_sims,
+            jobs,
+            save_patients,
+            time.perf_counter() - started,
+            out,
+            scenario=scenario,
+            backend=backend,
+            resumed=resume,
+        )
+        write_json_atomic(manifest, out / "manifest.json")
+    except BaseException:
+        # without its manifest a run is not whole: take its files away, keep the chunks
+        for name in OUTPUT_FILES:
+            with contextlib.suppress(OSError):
+                (out / name).unlink()
+        raise
+    store.remove()
+    return RunResult(out, summary_table.to_pandas(), manifest)
+
+
+def _assemble(
+    store: ChunkStore,
+    tasks: list,
+    plans: list[ScenarioPlan],
+    n_looks: int,
+    out: Path,
+    save_patients: int,
+):
+    """trials.parquet, patients.parquet and summary.parquet from the stored chunks, in order.
+
+    Every byte comes from the chunk files, so a resumed run writes what a run
+    straight through writes.
+    """
+    # one schema per file: the contract columns, then any a scenario adds (secondary endpoints)
+    firsts = [(plan.index, chunk) for plan, chunk, _, _ in tasks if chunk == 0]
+    trials_columns = union_schema(trials_schema(n_looks), [store.schema(*f) for f in firsts])
+    patients_columns = union_schema(
+        None, [s for f in firsts if (s := store.schema(*f, patients=True)) is not None]
+    )
+    trials = AtomicParquetWriter(out / "trials.parquet", trials_columns)
+    patients = AtomicParquetWriter(out / "patients.parquet", patients_columns)
     summary = SummaryAccumulator(plans, n_looks)
     try:
-        for done, result in enumerate(_execute(tasks, n_looks, save_patients, jobs), start=1):
-            trials.write(result.trials)
-            summary.add(result.trials, result.tallies)
-            if result.patients is not None:
-                patients.write(result.patients)
-            if progress is not None:
-                progress(done, len(tasks))
+        for plan, chunk, _, _ in tasks:
+            stored = store.get(plan.index, chunk)
+            trials.write(stored.trials)
+            summary.add(stored.trials, stored.tallies)
+            if stored.patients is not None:
+                patients.write(stored.patients)
         trials.commit()
         if save_patients > 0:
             patients.commit()
@@ -101,27 +220,83 @@ def run(
         trials.abort()
         patients.abort()
         raise
-
-    manifest = _manifest(
-        protocol, plans, seed, n_sims, jobs, save_patients, time.perf_counter() - started, out
-    )
-    write_json_atomic(manifest, out / "manifest.json")
-    return RunResult(out, summary_table.to_pandas(), manifest)
+    return summary_table
 
 
 def _execute(
-    tasks: list, n_looks: int, save_patients: int, jobs: int | None
+    tasks: list,
+    n_looks: int,
+    save_patients: int,
+    jobs: int | None,
+    backend: str = "loky",
+    scheduler: Any = None,
 ) -> Iterator[ChunkResult]:
+    """The chunks' results, in task order, as they finish.
+
+    joblib's generator hands each result over as soon as it and those before it
+    are done; at most `pre_dispatch` tasks are queued ahead, so memory stays flat
+    whatever the number of chunks.
+    """
     n_jobs = jobs if jobs is not None else -1
-    if n_jobs == 1 or len(tasks) == 1:
+    if not tasks:
+        return
+    if backend == "loky" and (n_jobs == 1 or len(tasks) == 1):
         for plan, chunk, first, reps in tasks:
             yield simulate_chunk(plan, chunk, first, reps, n_looks, save_patients)
         return
-    parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1)
-    yield from parallel(
+    calls = (
         joblib.delayed(simulate_chunk)(plan, chunk, first, reps, n_looks, save_patients)
         for plan, chunk, first, reps in tasks
     )
+    if backend == "dask":
+        with _dask_client(scheduler):
+            with joblib.parallel_config(backend="dask"):
+                parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1)
+            yield from parallel(calls)
+        return
+    parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1)
+    yield from parallel(calls)
+
+
+@contextlib.contextmanager
+def _dask_client(scheduler: Any) -> Iterator[Any]:
+    """A distributed.Client on `scheduler` (an address, or a Client used as it is)."""
+    try:
+        import distributed
+    except ImportError:
+        raise CstrialError(
+            "--backend dask needs the dask extra: pip install 'cstrial[dask]'"
+        ) from None
+    if isinstance(scheduler, distributed.Client):
+        yield scheduler
+        return
+    try:
+        client = distributed.Client(scheduler, timeout=DASK_CONNECT_TIMEOUT, set_as_default=True)
+    except (OSError, TimeoutError, ValueError) as error:
+        raise CstrialError(
+            f"cannot reach the Dask scheduler at {scheduler}: {error}. Check the address "
+            "(e.g. tcp://host:8786) and that the scheduler is running."
+        ) from None
+    try:
+        with client.as_current():
+            yield client
+    finally:
+        client.close()
+
+
+def _check_chunk_memory(scenarios: list, replicates: int) -> None:
+    """A clear error, before any allocation, when one chunk would not fit in memory."""
+    for s in scenarios:
+        patients = replicates * s.protocol.design.sample_size
+        if patients > MAX_PATIENTS_PER_CHUNK:
+            where = "" if s.name == "base" else f"scenario {s.name!r}: "
+            raise CstrialError(
+                f"{where}a chunk of {replicates:,} trials of {s.protocol.design.sample_size:,} "
+                f"patients holds {patients:,} patients, more than the {MAX_PATIENTS_PER_CHUNK:,} "
+                "that fit in a worker's memory. Lower simulation.chunk_size (to "
+                f"{max(1, MAX_PATIENTS_PER_CHUNK // s.protocol.design.sample_size):,} or less) "
+                "or design.sample_size."
+            )
 
 
 def _select(scenarios: list, name: str | None) -> list:
@@ -137,15 +312,25 @@ def _select(scenarios: list, name: str | None) -> list:
 
 
 def _make_out(out: Path) -> None:
+    probe = out / f".write-test-{os.getpid()}"
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            probe.unlink()
         raise CstrialError(
             f"cannot write results to {out}: {exc.strerror or exc}. Choose another --out."
         ) from None
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Temporary files left by a killed run in `out` (they never look whole, but take space)."""
+    for name in OUTPUT_FILES:
+        for tmp in out.glob(f".{name}.tmp-*"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 def _manifest(
@@ -157,6 +342,10 @@ def _manifest(
     save_patients: int,
     wall_time: float,
     out: Path,
+    *,
+    scenario: str | None = None,
+    backend: str = "loky",
+    resumed: bool = False,
 ) -> dict:
     files = ["trials.parquet", "summary.parquet"] + (["patients.parquet"] if save_patients else [])
     return {
@@ -170,6 +359,7 @@ def _manifest(
         },
         "seed": seed,
         "n_sims": n_sims,
+        "scenario": scenario,
         "chunk_size": protocol.simulation.chunk_size,
         "save_patients": save_patients,
         "scenarios": [
@@ -180,6 +370,9 @@ def _manifest(
                 "baseline_shift": p.baseline_shift,
                 "look_patients": list(p.look_patients),
                 "look_months": list(p.look_months),
+                # time-to-event primary: deaths at full information and at each look
+                "planned_events": p.planned_events,
+                "look_events": list(p.look_events) if p.planned_events is not None else None,
                 "comparisons": [
                     {
                         "comparison": c.label,
@@ -194,6 +387,8 @@ def _manifest(
             for p in plans
         ],
         "jobs": jobs,
+        "backend": backend,
+        "resumed": resumed,
         "wall_time_seconds": round(wall_time, 3),
         "python": sys.version.split()[0],
         "platform": platform.platform(),

@@ -1,16 +1,21 @@
 """Output files: Parquet schemas, the summary, the manifest, atomic writing, reading a run back.
 
 Every file is written under a temporary name and renamed into place, so a crash
-never leaves a half-written file that looks whole.
+never leaves a half-written file that looks whole; a failed write (a full disk,
+a folder that cannot be written) removes its temporary file and raises
+`CstrialError` naming the path. Finished chunks of a run are kept in
+`OUT/.chunks/` (`ChunkStore`) until the run is complete, so a killed run resumes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+import shutil
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,38 +59,105 @@ def trials_schema(n_looks: int) -> pa.Schema:
     )
 
 
-class AtomicParquetWriter:
-    """Streams tables into `path` through a temporary file renamed on success."""
+@contextlib.contextmanager
+def writing(path: Path, *temporaries: Path) -> Iterator[None]:
+    """Turn an OSError while writing `path` into a CstrialError naming it; remove `temporaries`."""
+    try:
+        yield
+    except OSError as error:
+        for tmp in temporaries:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        raise CstrialError(_write_failure(path, error)) from None
 
-    def __init__(self, path: Path, schema: pa.Schema | None = None) -> None:
+
+def _write_failure(path: Path, error: OSError) -> str:
+    reason = error.strerror or str(error) or type(error).__name__
+    remedy = _REMEDIES.get(error.errno or 0, "Check the folder")
+    return f"cannot write {path}: {reason}. {remedy}, or choose another --out."
+
+
+_REMEDIES = {
+    errno.ENOSPC: "Free some disk space",
+    errno.EDQUOT: "Free some disk space (the quota is full)",
+    errno.EACCES: "Choose a folder you may write to",
+    errno.EPERM: "Choose a folder you may write to",
+    errno.EROFS: "The file system is read-only: choose another folder",
+}
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+class AtomicParquetWriter:
+    """Streams tables into `path` through a temporary file renamed on success.
+
+    A failed write removes the temporary file and raises CstrialError naming `path`.
+    """
+
+    def __init__(
+        self, path: Path, schema: pa.Schema | None = None, options: Mapping | None = None
+    ) -> None:
         self.path = Path(path)
-        self.tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        self.tmp = _tmp_name(self.path)
         self.schema = schema
+        self.options = dict(PARQUET_OPTIONS if options is None else options)
         self._writer: pq.ParquetWriter | None = None
 
     def write(self, table: pa.Table) -> None:
-        if self._writer is None:
-            self.schema = self.schema or table.schema
-            self._writer = pq.ParquetWriter(self.tmp, self.schema, **PARQUET_OPTIONS)
-        self._writer.write_table(table.cast(self.schema))
+        with writing(self.path):
+            if self._writer is None:
+                self.schema = self.schema or table.schema
+                self._writer = pq.ParquetWriter(self.tmp, self.schema, **self.options)
+            self._writer.write_table(conform(table, self.schema))
 
     def commit(self) -> None:
-        if self._writer is None:
-            self._writer = pq.ParquetWriter(self.tmp, self.schema, **PARQUET_OPTIONS)
-        self._writer.close()
-        os.replace(self.tmp, self.path)
+        with writing(self.path):
+            if self._writer is None:
+                self._writer = pq.ParquetWriter(self.tmp, self.schema, **self.options)
+            self._writer.close()
+            os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
         if self._writer is not None:
             with contextlib.suppress(Exception):
                 self._writer.close()
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             self.tmp.unlink()
 
 
-def write_table_atomic(table: pa.Table, path: Path) -> None:
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` with the columns of `schema`, in its order and types; a missing column is null.
+
+    Scenarios may differ in their columns (one has a secondary endpoint another
+    lacks), but a file has one schema: theirs is the union (`union_schema`).
+    """
+    if table.schema.names == schema.names:
+        return table.cast(schema)
+    present = set(table.schema.names)
+    columns = [
+        table.column(f.name) if f.name in present else pa.nulls(table.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, names=schema.names).cast(schema)
+
+
+def union_schema(base: pa.Schema | None, schemas: list[pa.Schema]) -> pa.Schema | None:
+    """`base`'s fields, then every other field of `schemas` in order of first appearance."""
+    fields = list(base) if base is not None else []
+    names = {f.name for f in fields}
+    for schema in schemas:
+        for f in schema:
+            if f.name not in names:
+                fields.append(f)
+                names.add(f.name)
+    return pa.schema(fields) if fields else base
+
+
+def write_table_atomic(table: pa.Table, path: Path, options: Mapping | None = None) -> None:
     """Write one whole table to `path` atomically."""
-    writer = AtomicParquetWriter(path, table.schema)
+    writer = AtomicParquetWriter(path, table.schema, options)
     try:
         writer.write(table)
         writer.commit()
@@ -97,12 +169,14 @@ def write_table_atomic(table: pa.Table, path: Path) -> None:
 def write_json_atomic(data: dict, path: Path) -> None:
     """Write JSON (sorted keys, indented) to `path` atomically."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = _tmp_name(path)
+    text = json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n"
     try:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n")
-        os.replace(tmp, path)
+        with writing(path, tmp):
+            tmp.write_text(text)
+            os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             tmp.unlink()
         raise
 
@@ -113,6 +187,124 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+# Chunk files favour speed: they live only until the run is assembled.
+CHUNK_PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 1}
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """One finished chunk read back: its trials, arm tallies per comparison, saved patients."""
+
+    trials: pa.Table
+    tallies: dict[str, np.ndarray]
+    patients: pa.Table | None
+
+
+class ChunkStore:
+    """The finished chunks of a run, one file each in `folder` (OUT/.chunks/).
+
+    Chunk c of scenario s is `s{s}-c{c}.parquet` (its trials), `s{s}-c{c}.patients.parquet`
+    (its saved patients, if any) and `s{s}-c{c}.json`, written last, which records
+    the run's `key` (protocol hash, seed, n_sims, ...), the arm tallies and the
+    SHA-256 of the Parquet files: a chunk is finished only when its JSON exists
+    and the files match it. Everything is written atomically.
+    """
+
+    def __init__(self, folder: Path, key: Mapping[str, object]) -> None:
+        self.folder = Path(folder)
+        self.key = dict(key)
+
+    def reset(self) -> None:
+        """Start empty, dropping any chunks of an earlier run."""
+        self.remove()
+        with writing(self.folder):
+            self.folder.mkdir(parents=True)
+
+    def open(self) -> None:
+        """Keep the chunks already there (for resuming)."""
+        with writing(self.folder):
+            self.folder.mkdir(parents=True, exist_ok=True)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def finished(self, scenario: int, chunk: int) -> bool:
+        """Whether the chunk is stored whole; CstrialError if it belongs to another run."""
+        meta = self._meta(scenario, chunk)
+        if meta is None:
+            return False
+        if meta.get("key") != self.key:
+            raise CstrialError(self._mismatch(meta.get("key") or {}))
+        stem = self._stem(scenario, chunk)
+        files = [(stem.with_suffix(".parquet"), meta.get("trials_sha256"))]
+        if meta.get("patients_sha256") is not None:
+            files.append((stem.with_suffix(".patients.parquet"), meta["patients_sha256"]))
+        return all(path.is_file() and sha256_file(path) == digest for path, digest in files)
+
+    def put(
+        self,
+        scenario: int,
+        chunk: int,
+        trials: pa.Table,
+        tallies: Mapping[str, np.ndarray],
+        patients: pa.Table | None,
+    ) -> None:
+        stem = self._stem(scenario, chunk)
+        meta = {"key": self.key, "scenario": scenario, "chunk": chunk}
+        trials_path = stem.with_suffix(".parquet")
+        write_table_atomic(trials, trials_path, CHUNK_PARQUET_OPTIONS)
+        meta["trials_sha256"] = sha256_file(trials_path)
+        meta["patients_sha256"] = None
+        if patients is not None:
+            patients_path = stem.with_suffix(".patients.parquet")
+            write_table_atomic(patients, patients_path, CHUNK_PARQUET_OPTIONS)
+            meta["patients_sha256"] = sha256_file(patients_path)
+        meta["tallies"] = {label: [int(x) for x in t] for label, t in tallies.items()}
+        write_json_atomic(meta, stem.with_suffix(".json"))
+
+    def schema(self, scenario: int, chunk: int, patients: bool = False) -> pa.Schema | None:
+        """The columns of a stored chunk's trials (or patients, None if it has none)."""
+        suffix = ".patients.parquet" if patients else ".parquet"
+        path = self._stem(scenario, chunk).with_suffix(suffix)
+        return pq.read_schema(path).remove_metadata() if path.is_file() else None
+
+    def get(self, scenario: int, chunk: int) -> StoredChunk:
+        stem = self._stem(scenario, chunk)
+        meta = self._meta(scenario, chunk)
+        if meta is None:
+            raise CstrialError(
+                f"chunk {chunk} of scenario {scenario} is missing from {self.folder}"
+            )
+        trials = pq.read_table(stem.with_suffix(".parquet"))
+        patients = None
+        if meta.get("patients_sha256") is not None:
+            patients = pq.read_table(stem.with_suffix(".patients.parquet"))
+        tallies = {k: np.asarray(v, dtype=np.int64) for k, v in meta["tallies"].items()}
+        return StoredChunk(trials, tallies, patients)
+
+    def _stem(self, scenario: int, chunk: int) -> Path:
+        # with_suffix replaces the suffix after the last dot: the stem has none
+        return self.folder / f"s{scenario}-c{chunk}"
+
+    def _meta(self, scenario: int, chunk: int) -> dict | None:
+        path = self._stem(scenario, chunk).with_suffix(".json")
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None  # absent, or cut short by a kill: not finished
+
+    def _mismatch(self, theirs: Mapping[str, object]) -> str:
+        differ = [
+            f"{name} {theirs.get(name)!r} there, {mine!r} now"
+            for name, mine in self.key.items()
+            if theirs.get(name) != mine
+        ]
+        return (
+            f"cannot resume: {self.folder} holds chunks of a different run "
+            f"({'; '.join(differ)}). Drop --resume to start over, or choose another --out."
+        )
 
 
 @dataclass

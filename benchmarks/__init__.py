@@ -1,0 +1,1 @@
+"""Benchmarks of cstrial: `python -m benchmarks.run` (see benchmarks/README.md)."""
