@@ -1,0 +1,110 @@
+"""Designs side by side: run directories and protocols, type I error from the null scenario, Parquet out."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from cstrial.cli import app
+from cstrial.compare import compare_designs
+from cstrial.engine import run
+from cstrial.errors import CstrialError
+from cstrial.sample_size import analytic_sample_size
+
+ASSETS = Path(__file__).parent / "assets"
+SMALL = ASSETS / "small.yaml"
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "small"
+    run(SMALL, n_sims=200, jobs=1, out=out)
+    return out
+
+
+def test_a_run_and_a_protocol_side_by_side(small_run, write_protocol, tmp_path):
+    other = write_protocol({"name": "small-800", "design.sample_size": 800})
+    result = compare_designs([small_run, other], n_sims=100, jobs=1, out=tmp_path / "cmp")
+    table = result.table
+    assert list(zip(table["design"], table["scenario"], strict=True)) == [
+        ("small", "base"),
+        ("small", "null-effect"),
+        ("small-800", "base"),
+        ("small-800", "null-effect"),
+    ]
+    assert (tmp_path / "cmp" / "small-800" / "manifest.json").is_file()  # the protocol's run
+    assert table.loc[2, "sample_size"] == 800 and table.loc[2, "n_sims"] == 100
+    saved = pd.read_parquet(tmp_path / "cmp" / "comparison.parquet")
+    assert saved["power"].tolist() == table["power"].tolist()
+    for column in ("power", "type_one_error", "expected_n", "expected_duration_months",
+                   "reject_look_1", "futility_look_1", "eligible_fraction",
+                   "screened_per_enrolled", "analytic_sample_size"):  # fmt: skip
+        assert column in saved.columns
+
+
+def test_type_one_error_is_the_power_of_the_null_scenario(small_run, tmp_path):
+    table = compare_designs([small_run], out=tmp_path).table
+    null = table[table["scenario"] == "null-effect"].iloc[0]
+    assert (table["type_one_error"] == null["power"]).all()
+    assert (table["null_scenario"] == "null-effect").all()
+
+
+def test_a_scenario_with_no_true_effect_serves_as_null_when_none_is_named(write_protocol, tmp_path):
+    protocol = write_protocol({"scenarios.0.name": "no-benefit"})
+    table = compare_designs([protocol], n_sims=100, jobs=1, out=tmp_path).table
+    assert (table["null_scenario"] == "no-benefit").all()
+    without = write_protocol({"scenarios": []}, name="no-null.yaml")
+    table = compare_designs([without], n_sims=50, jobs=1, out=tmp_path / "b").table
+    assert table["type_one_error"].isna().all()
+
+
+def test_analytic_n_for_target_power_per_scenario(small_run, tmp_path):
+    table = compare_designs([small_run], out=tmp_path, power=0.9).table
+    base = table[table["scenario"] == "base"].iloc[0]
+    assert base["analytic_sample_size"] == analytic_sample_size(SMALL, 0.9).sample_size
+    assert base["analytic_screened"] == pytest.approx(
+        base["analytic_sample_size"] * base["screened_per_enrolled"]
+    )
+    null = table[table["scenario"] == "null-effect"].iloc[0]
+    assert math.isnan(null["analytic_sample_size"])  # no benefit, no N
+
+
+def test_enrichment_trade_off_across_a_grid_of_thresholds(write_protocol, tmp_path):
+    protocol = write_protocol({"grid": {"population.inclusion.il6_pg_ml.min": [50, 200]}})
+    table = compare_designs([protocol], n_sims=50, jobs=1, out=tmp_path).table
+    low = table[table["scenario"] == "grid-il6_pg_ml.min-50"].iloc[0]
+    high = table[table["scenario"] == "grid-il6_pg_ml.min-200"].iloc[0]
+    assert high["eligible_fraction"] < low["eligible_fraction"]
+    assert high["screened_per_enrolled"] > low["screened_per_enrolled"]
+
+
+def test_the_same_protocol_twice_gets_two_names_and_two_folders(tmp_path):
+    result = compare_designs([SMALL, SMALL], n_sims=30, jobs=1, out=tmp_path)
+    assert result.table["design"].nunique() == 2
+    assert (tmp_path / "small").is_dir() and (tmp_path / "small-2").is_dir()
+
+
+def test_a_folder_that_is_not_a_run_is_refused(tmp_path):
+    with pytest.raises(CstrialError, match=r"without manifest\.json"):
+        compare_designs([tmp_path], out=tmp_path / "cmp")
+
+
+def test_cli_compare_json(small_run, tmp_path):
+    result = runner.invoke(app, ["compare", str(small_run), "--out", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["out"] == str(tmp_path)
+    assert [row["scenario"] for row in payload["comparison"]] == ["base", "null-effect"]
+
+
+def test_cli_compare_table(small_run, tmp_path):
+    result = runner.invoke(app, ["compare", str(small_run), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "type I error" in result.output and "analytic N" in result.output
+    assert "comparison.parquet" in result.output
