@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -41,6 +42,12 @@ def _interactive() -> bool:
     return sys.stderr.isatty() and os.environ.get("CI", "").lower() not in ("1", "true")
 
 
+def _signed(value: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:+.4f}"
+
+
 def _number(value: float, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
@@ -73,6 +80,27 @@ def run(
         int | None,
         typer.Option("--save-patients", help="Write patients.parquet for the first K replicates."),
     ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Pick up an interrupted run in --out from its finished chunks; "
+            "the result has the same bytes as a run straight through.",
+        ),
+    ] = False,
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="Where chunks run: loky (local processes) or dask (a dask.distributed "
+            "cluster, with --scheduler). Results do not depend on it."
+        ),
+    ] = "loky",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Address of the Dask scheduler for --backend dask, e.g. tcp://host:8786."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Simulate the protocol's trials and write trials.parquet, summary.parquet and manifest.json."""
@@ -81,7 +109,17 @@ def run(
     try:
         if _interactive() and not as_json:
             result = _run_with_progress(
-                run_protocol, protocol, n_sims, seed, jobs, out, scenario, save_patients
+                run_protocol,
+                protocol,
+                n_sims,
+                seed,
+                jobs,
+                out,
+                scenario,
+                save_patients,
+                resume=resume,
+                backend=backend,
+                scheduler=scheduler,
             )
         else:
             result = run_protocol(
@@ -92,6 +130,9 @@ def run(
                 out=out,
                 scenario=scenario,
                 save_patients=save_patients,
+                resume=resume,
+                backend=backend,
+                scheduler=scheduler,
             )
     except CstrialError as error:
         _fail(error)
@@ -106,7 +147,9 @@ def run(
     _print_summary(result)
 
 
-def _run_with_progress(run_protocol, protocol, n_sims, seed, jobs, out, scenario, save_patients):
+def _run_with_progress(
+    run_protocol, protocol, n_sims, seed, jobs, out, scenario, save_patients, **options
+):
     from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
     with Progress(
@@ -132,11 +175,14 @@ def _run_with_progress(run_protocol, protocol, n_sims, seed, jobs, out, scenario
             scenario=scenario,
             save_patients=save_patients,
             progress=progress,
+            **options,
         )
 
 
 def _print_summary(result) -> None:
     summary = result.summary
+    # the enrichment trade-off: shown when scenarios differ in who is eligible
+    enrichment = summary["eligible_fraction"].nunique() > 1
     table = Table(
         title=f"{result.manifest['protocol']['name']}: {int(summary['n_sims'].iloc[0])} trials per scenario"
     )
@@ -148,9 +194,11 @@ def _print_summary(result) -> None:
         "95% CI",
         "control",
         "treatment",
+        "estimate",
         "true effect",
         "expected N",
         "expected months",
+        *(("eligible", "screened per enrolled") if enrichment else ()),
     ):
         table.add_column(
             column, justify="left" if column in ("scenario", "comparison") else "right"
@@ -164,9 +212,15 @@ def _print_summary(result) -> None:
             f"{row.power_ci_low:.3f}-{row.power_ci_high:.3f}",
             _number(row.control_rate),
             _number(row.treatment_rate),
-            f"{row.true_effect:+.4f}",
+            _signed(row.mean_estimate),
+            _signed(row.true_effect),
             f"{row.expected_n:.0f}",
             f"{row.expected_duration_months:.1f}",
+            *(
+                (f"{row.eligible_fraction:.1%}", _number(row.screened_per_enrolled, 2))
+                if enrichment
+                else ()
+            ),
         )
     out_console.print(table)
     looks = [c for c in summary.columns if c.startswith("reject_look_")]
@@ -187,7 +241,9 @@ def _print_summary(result) -> None:
             )
         out_console.print(stops)
     out_console.print(
-        f"power = share of trials rejecting H0 (one-sided); effect = risk difference treatment - control.\n"
+        "power = share of trials rejecting H0 (one-sided); control/treatment = deaths by the horizon;\n"
+        "estimate (mean over trials) and true effect on the analysis's scale: risk difference\n"
+        "(treatment - control), hazard ratio, probabilistic index or win ratio.\n"
         f"Wrote {result.out}/ in {result.manifest['wall_time_seconds']:.1f} s."
     )
 
@@ -323,6 +379,66 @@ def boundaries(
     )
 
 
+@app.command()
+def verify(
+    run_dir: Annotated[
+        Path,
+        typer.Argument(
+            metavar="RUN", help="A finished run folder (with manifest.json).", show_default=False
+        ),
+    ],
+    jobs: Annotated[
+        int | None,
+        typer.Option(help="Worker processes for the re-run; default all cores."),
+    ] = None,
+    rtol: Annotated[
+        float,
+        typer.Option(
+            help="Relative tolerance for floats (default 0: exact). A tiny value such as "
+            "1e-12 allows last-bit differences between machines."
+        ),
+    ] = 0.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-run a finished run from its manifest; exit 1 naming each file and column that differs."""
+    from cstrial.verify import verify_run
+
+    try:
+        if _interactive() and not as_json:
+            report = _verify_with_progress(verify_run, run_dir, jobs, rtol)
+        else:
+            report = verify_run(run_dir, jobs=jobs, rtol=rtol)
+    except CstrialError as error:
+        _fail(error)
+    if as_json:
+        out_console.print_json(json.dumps(report.to_dict()))
+    elif report.ok:
+        out_console.print(report.render(), markup=False)
+    else:
+        err_console.print(report.render(), markup=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _verify_with_progress(verify_run, run_dir, jobs, rtol):
+    from rich.progress import BarColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        "{task.completed}/{task.total} chunks",
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("re-running", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return verify_run(run_dir, jobs=jobs, rtol=rtol, progress=progress)
+
+
 def _parse_looks(text: str) -> list[float]:
     try:
         return [float(x) for x in text.split(",") if x.strip()]
@@ -332,5 +448,381 @@ def _parse_looks(text: str) -> list[float]:
         ) from None
 
 
+NSimsOpt = Annotated[
+    int | None,
+    typer.Option("--n-sims", help="Replicate trials per scenario (overrides simulation.n_sims)."),
+]
+SeedOpt = Annotated[int | None, typer.Option(help="Seed of the run (overrides simulation.seed).")]
+JobsOpt = Annotated[
+    int | None,
+    typer.Option(help="Worker processes; default all cores. Results do not depend on it."),
+]
+
+
+@app.command("sample-size")
+def sample_size(
+    protocol: ProtocolArg,
+    power: Annotated[
+        float | None,
+        typer.Option(help="Target power of the primary comparison (default design.power)."),
+    ] = None,
+    analytic: Annotated[
+        bool,
+        typer.Option(
+            "--analytic",
+            help="Print only the closed form (normal approximation × group-sequential "
+            "inflation factor), instantly.",
+        ),
+    ] = False,
+    scenario: Annotated[
+        str, typer.Option(help="Scenario whose event rates and design are used.")
+    ] = "base",
+    n_sims: NSimsOpt = None,
+    seed: SeedOpt = None,
+    jobs: JobsOpt = None,
+    max_n: Annotated[
+        int, typer.Option("--max-n", help="Largest total sample size to consider.")
+    ] = 20_000,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for sample_size_curve.parquet and sample_size.json; "
+            "default results/<protocol name>/sample_size/."
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Smallest total sample size giving the target power to the primary comparison (first active arm vs control).
+
+    Starts from the closed form, then simulates the protocol's trials (looks included)
+    at candidate sizes with one seed, fits power against N (probit on √N) and checks
+    the answer by simulation.
+    """
+    from cstrial.sample_size import analytic_sample_size, simulated_sample_size
+
+    try:
+        if analytic:
+            closed = analytic_sample_size(protocol, power, scenario=scenario, seed=seed)
+        elif _interactive() and not as_json:
+            with _progress_bar("searching") as progress:
+                result = simulated_sample_size(
+                    protocol,
+                    power,
+                    scenario=scenario,
+                    n_sims=n_sims,
+                    seed=seed,
+                    jobs=jobs,
+                    max_n=max_n,
+                    out=out,
+                    progress=progress,
+                )
+        else:
+            result = simulated_sample_size(
+                protocol,
+                power,
+                scenario=scenario,
+                n_sims=n_sims,
+                seed=seed,
+                jobs=jobs,
+                max_n=max_n,
+                out=out,
+            )
+    except CstrialError as error:
+        _fail(error)
+    if analytic:
+        if as_json:
+            payload = {**closed.to_dict(), "analytic_sample_size": closed.sample_size}
+            out_console.print_json(json.dumps(payload))
+            return
+        _print_analytic(closed)
+        return
+    if as_json:
+        out_console.print_json(json.dumps(result.to_dict()))
+        return
+    table = Table(title=f"Simulated power of {result.comparison} (scenario {result.scenario})")
+    for column in ("N", "power", "SE", "fitted power"):
+        table.add_column(column, justify="right")
+    for row in result.curve.itertuples():
+        mark = " ◀" if int(row.n) == result.sample_size else ""
+        table.add_row(
+            f"{int(row.n)}{mark}",
+            _number(row.power),
+            _number(row.power_se, 4),
+            _number(row.fitted_power),
+        )
+    out_console.print(table)
+    out_console.print(
+        f"sample size {result.sample_size} (total, all arms) for power {result.target_power:.2f}: "
+        f"simulated power {result.power:.3f} (SE {result.power_se:.4f}, {result.n_sims} trials, "
+        f"seed {result.seed}).\n"
+        f"analytic {result.analytic.sample_size} = fixed design "
+        f"{result.analytic.fixed_sample_size:.1f} × inflation factor "
+        f"{result.analytic.inflation_factor:.4f}, rounded up to blocks of {result.analytic.block}.\n"
+        f"Wrote {result.out}/sample_size_curve.parquet."
+    )
+
+
+def _print_analytic(closed) -> None:
+    table = Table(
+        title=f"Closed-form sample size: {closed.comparison} (scenario {closed.scenario})"
+    )
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    rows = [
+        ("control risk", _number(closed.control_rate, 4)),
+        ("treatment risk", _number(closed.treatment_rate, 4)),
+        ("alpha (one-sided, per comparison)", _number(closed.alpha, 4)),
+        ("power", _number(closed.power)),
+        ("allocation", ":".join(str(a) for a in closed.allocation)),
+        ("fixed-design total", _number(closed.fixed_sample_size, 1)),
+        ("inflation factor (looks)", _number(closed.inflation_factor, 4)),
+        ("dropout before horizon", f"{closed.dropout_fraction:.2%}"),
+        ("total sample size", f"{closed.exact:.1f} → {closed.sample_size}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    out_console.print(table)
+    out_console.print(
+        f"sample size {closed.sample_size} (analytic; total over all arms, rounded up to "
+        f"whole randomisation blocks of {closed.block})."
+    )
+
+
+@app.command()
+def compare(
+    sources: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Run directories (with manifest.json) or protocol files, run on the spot.",
+            show_default=False,
+        ),
+    ],
+    n_sims: NSimsOpt = None,
+    seed: SeedOpt = None,
+    jobs: JobsOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for comparison.parquet and the runs of protocols; default results/compare/."
+        ),
+    ] = None,
+    power: Annotated[
+        float | None,
+        typer.Option(help="Target power of the analytic N column (default each design.power)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Designs side by side: power, type I error, expected N and duration, stopping per look."""
+    from cstrial.compare import compare_designs
+
+    try:
+        if _interactive() and not as_json:
+            with _progress_bar("simulating") as progress:
+                result = compare_designs(
+                    sources,
+                    n_sims=n_sims,
+                    seed=seed,
+                    jobs=jobs,
+                    out=out,
+                    power=power,
+                    progress=lambda name, done, total: progress(done, total),
+                )
+        else:
+            result = compare_designs(
+                sources, n_sims=n_sims, seed=seed, jobs=jobs, out=out, power=power
+            )
+    except CstrialError as error:
+        _fail(error)
+    if as_json:
+        payload = {"out": str(result.out), "comparison": result.to_records()}
+        out_console.print_json(json.dumps(payload, default=str))
+        return
+    frame = result.table
+    table = Table(title="Designs compared")
+    columns = (
+        "design",
+        "scenario",
+        "comparison",
+        "N",
+        "power",
+        "SE",
+        "type I error",
+        "expected N",
+        "expected months",
+        "eligible",
+        "screened per enrolled",
+        "analytic N",
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column in columns[:3] else "right")
+    for row in frame.itertuples():
+        table.add_row(
+            row.design,
+            row.scenario,
+            row.comparison,
+            "-" if _missing(row.sample_size) else f"{row.sample_size:.0f}",
+            _number(row.power),
+            _number(row.power_se, 4),
+            _number(row.type_one_error, 4),
+            f"{row.expected_n:.0f}",
+            f"{row.expected_duration_months:.1f}",
+            "-" if _missing(row.eligible_fraction) else f"{row.eligible_fraction:.1%}",
+            _number(row.screened_per_enrolled, 2),
+            "-" if _missing(row.analytic_sample_size) else f"{row.analytic_sample_size:.0f}",
+        )
+    out_console.print(table)
+    if result.n_looks > 1:
+        looks = result.n_looks
+        stops = Table(title="Stopping probabilities per look")
+        for column in ("design", "scenario", "comparison"):
+            stops.add_column(column)
+        for k in range(1, looks + 1):
+            stops.add_column(f"efficacy {k}", justify="right")
+        for k in range(1, looks + 1):
+            stops.add_column(f"futility {k}", justify="right")
+        for row in frame.to_dict(orient="records"):
+            stops.add_row(
+                row["design"],
+                row["scenario"],
+                row["comparison"],
+                *[_number(row.get(f"reject_look_{k}")) for k in range(1, looks + 1)],
+                *[_number(row.get(f"futility_look_{k}")) for k in range(1, looks + 1)],
+            )
+        out_console.print(stops)
+    out_console.print(
+        "type I error = power of the design's null scenario (null-effect, or true effect 0); "
+        "analytic N = closed-form total for the target power at the scenario's true risks.\n"
+        f"Wrote {result.out}/comparison.parquet."
+    )
+
+
+@app.command()
+def report(
+    run_dir: Annotated[
+        Path,
+        typer.Argument(
+            metavar="RUN", help="A run directory written by `cstrial run`.", show_default=False
+        ),
+    ],
+    paths: Annotated[
+        int, typer.Option(help="Simulated z paths drawn per scenario in the boundaries figure.")
+    ] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write RUN/report.html (self-contained: figures embedded) and RUN/figures/*.png."""
+    from cstrial.report import write_report
+
+    try:
+        written = write_report(run_dir, paths=paths)
+    except CstrialError as error:
+        _fail(error)
+    if as_json:
+        payload = {
+            "report": str(written.path),
+            "figures": {name: str(path) for name, path in written.figures.items()},
+            "notes": list(written.notes),
+        }
+        out_console.print_json(json.dumps(payload))
+        return
+    for note in written.notes:
+        err_console.print(f"note: {note}", markup=False)
+    out_console.print(
+        f"Wrote {written.path} with {len(written.figures)} figures "
+        f"({', '.join(written.figures)}); PNGs in {written.path.parent / 'figures'}/.",
+        markup=False,
+    )
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+@contextlib.contextmanager
+def _progress_bar(description: str):
+    """A transient progress bar on stderr; yields the (done, total) callback the library takes."""
+    from rich.progress import BarColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        "{task.completed}/{task.total} chunks",
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield progress
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
+
+
+@app.command()
+def population(
+    protocol: ProtocolArg,
+    n: Annotated[int, typer.Option("--n", help="Enrolled virtual patients to describe.")] = 100_000,
+    as_json: JsonOpt = False,
+) -> None:
+    """Describe the protocol's enrolled virtual population next to the published targets."""
+    from cstrial.describe import describe_population
+    from cstrial.protocol import load_protocol
+
+    try:
+        if n < 1:
+            raise CstrialError(f"--n must be at least 1, found {n}")
+        description = describe_population(load_protocol(protocol), n=n)
+    except CstrialError as error:
+        _fail(error)
+    if as_json:
+        out_console.print_json(json.dumps(description))
+        return
+    out_console.print(
+        f"{description['n']:,} enrolled virtual patients; eligible fraction "
+        f"{description['eligible_fraction']:.1%} ({description['screened_per_enrolled']:.2f} "
+        "screened per enrolled)"
+    )
+    covariates = Table(title="Enrolled population")
+    covariates.add_column("covariate")
+    covariates.add_column("distribution")
+    for name, summary in description["summary"].items():
+        if "median" in summary:
+            text = (
+                f"median {summary['median']:.3g} (IQR {summary['q1']:.3g}-{summary['q3']:.3g}), "
+                f"mean {summary['mean']:.3g}"
+            )
+        else:
+            text = ", ".join(f"{level} {share:.1%}" for level, share in summary.items())
+        covariates.add_row(name, text)
+    out_console.print(covariates)
+    mortality = description["mortality"]
+    deaths = Table(title="Control-arm mortality (model)")
+    for column in ("group", "30 days", "180 days"):
+        deaths.add_column(column, justify="left" if column == "group" else "right")
+    deaths.add_row(
+        "all enrolled", f"{mortality['control_30d']:.1%}", f"{mortality['control_180d']:.1%}"
+    )
+    for name in ("scai_stage", "phenotype"):
+        for level, risk in mortality[f"control_30d_by_{name}"].items():
+            late = mortality[f"control_180d_by_{name}"][level]
+            deaths.add_row(f"{name} {level}", f"{risk:.1%}", f"{late:.1%}")
+    out_console.print(deaths)
+    targets = Table(title="Published targets (default population, model risks)")
+    for column in ("target", "model", "published", "tolerance", "ok", "source"):
+        targets.add_column(
+            column, justify="right" if column in ("model", "published", "tolerance") else "left"
+        )
+    for t in description["targets"]:
+        targets.add_row(
+            t["name"],
+            f"{t['value']:.3f}",
+            f"{t['target']:.3f}",
+            f"±{t['tolerance']:.3f}",
+            "yes" if t["ok"] else "NO",
+            t["source"],
+        )
+    out_console.print(targets)
