@@ -180,3 +180,12 @@ def test_unknown_scenario_is_a_clear_error(write_protocol, tmp_path):
 
     with pytest.raises(CstrialError, match="null-effect"):
         run(write_protocol(), n_sims=10, jobs=1, out=tmp_path / "run", scenario="nope")
+
+
+def test_too_few_trials_for_a_precise_power_is_a_named_warning(write_protocol, tmp_path):
+    from cstrial.errors import MonteCarloPrecisionWarning
+
+    with pytest.warns(
+        MonteCarloPrecisionWarning, match=r"Monte Carlo SE of 0\.\d+ with n_sims 100"
+    ):
+        run(write_protocol(), n_sims=100, jobs=1, out=tmp_path / "run")

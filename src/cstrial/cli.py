@@ -7,6 +7,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -31,6 +32,14 @@ ProtocolArg = Annotated[Path, typer.Argument(help="Protocol YAML file.", show_de
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")
 ]
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # statistical caveats speak to the user: one plain line, no source location
+    err_console.print(f"warning: {message}", markup=False)
+
+
+warnings.showwarning = _show_warning
 
 
 def _fail(error: CstrialError) -> None:

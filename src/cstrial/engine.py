@@ -21,15 +21,17 @@ import os
 import platform
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import joblib
+import pandas as pd
 
 from cstrial import __version__
 from cstrial.disease import DISEASE
-from cstrial.errors import CstrialError
+from cstrial.errors import CstrialError, MonteCarloPrecisionWarning
 from cstrial.plan import ScenarioPlan, plan_scenario
 from cstrial.population import POPULATION
 from cstrial.protocol import Protocol, expand_scenarios, load_protocol
@@ -179,7 +181,26 @@ def run(
                 (out / name).unlink()
         raise
     store.remove()
-    return RunResult(out, summary_table.to_pandas(), manifest)
+    summary_frame = summary_table.to_pandas()
+    _warn_if_imprecise(summary_frame)
+    return RunResult(out, summary_frame, manifest)
+
+
+# Above this Monte Carlo SE a power estimate is too coarse to quote (STYLE.md).
+POWER_SE_ADVISED = 0.01
+
+
+def _warn_if_imprecise(summary: pd.DataFrame) -> None:
+    worst = summary.loc[summary["power_se"].idxmax()]
+    if worst["power_se"] > POWER_SE_ADVISED:
+        warnings.warn(
+            f"the power of {worst['comparison']} in scenario {worst['scenario']} has a Monte "
+            f"Carlo SE of {worst['power_se']:.4f} with n_sims {int(worst['n_sims'])}, above "
+            f"{POWER_SE_ADVISED}: quote it with its CI, or raise --n-sims (2,500 trials keep the "
+            "SE below 0.01 at any power)",
+            MonteCarloPrecisionWarning,
+            stacklevel=3,
+        )
 
 
 def _assemble(

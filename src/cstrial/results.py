@@ -317,6 +317,8 @@ class _Tally:
     sum_estimate: float = 0.0
     n_estimate: int = 0
     arm: np.ndarray = field(default_factory=lambda: np.zeros(4, dtype=np.int64))
+    # per secondary endpoint: [rejections, sum of finite estimates, finite estimates]
+    secondary: dict[str, list[float]] = field(default_factory=dict)
 
 
 class SummaryAccumulator:
@@ -339,6 +341,14 @@ class SummaryAccumulator:
                 "estimate",
             ]
         ).to_pandas()
+        secondaries = [
+            name[: -len("_reject")] for name in trials.column_names if name.endswith("_reject")
+        ]
+        trials_group = {
+            column: trials.column(column).to_numpy(zero_copy_only=False)
+            for name in secondaries
+            for column in (f"{name}_reject", f"{name}_estimate")
+        }
         for (scenario, comparison), group in frame.groupby(["scenario", "comparison"], sort=False):
             tally = self._tallies.setdefault(
                 (scenario, comparison),
@@ -359,6 +369,14 @@ class SummaryAccumulator:
             tally.sum_estimate += float(estimates[finite].sum())
             tally.n_estimate += int(finite.sum())
             tally.arm += arm_tallies[comparison]
+            for name in secondaries:
+                rejected = trials_group[f"{name}_reject"]
+                estimate = trials_group[f"{name}_estimate"]
+                ok = np.isfinite(estimate)
+                counts = tally.secondary.setdefault(name, [0, 0.0, 0])
+                counts[0] += int(rejected[group.index].sum())
+                counts[1] += float(estimate[group.index][ok[group.index]].sum())
+                counts[2] += int(ok[group.index].sum())
 
     def table(self) -> pa.Table:
         rows = []
@@ -406,6 +424,9 @@ def _summary_row(plan: ScenarioPlan, comparison, t: _Tally, n_looks: int) -> dic
             "screened_per_enrolled": 1.0 / plan.eligible_fraction,
         }
     )
+    for name, (rejected, sum_estimate, n_estimate) in t.secondary.items():
+        row[f"{name}_power"] = rejected / t.n
+        row[f"{name}_mean_estimate"] = sum_estimate / n_estimate if n_estimate else float("nan")
     return row
 
 

@@ -165,3 +165,32 @@ def test_event_driven_interim_happens_at_the_planned_events(tmp_path):
     trials = pd.read_parquet(result.trials_path)
     assert (trials["stop_look"] == 2).all()
     assert trials["z_look_1"].notna().all()
+
+
+def _with_secondaries(tmp_path, testing):
+    data = yaml.safe_load(yaml.safe_dump(BASE))
+    data["arms"][1]["effect"]["value"] = 0.75
+    data["endpoints"]["secondary"] = [ENDPOINTS["log-rank"], ENDPOINTS["mann-whitney"]]
+    data["endpoints"]["testing"] = testing
+    path = tmp_path / f"{testing}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return run(path, n_sims=300, jobs=1, out=tmp_path / testing)
+
+
+def test_secondary_endpoints_are_analysed_and_summarised(tmp_path):
+    result = _with_secondaries(tmp_path, "none")
+    trials = pd.read_parquet(result.trials_path)
+    for name in ("death_90d", "daoh30"):
+        assert {f"{name}_z", f"{name}_estimate", f"{name}_reject"} <= set(trials.columns)
+        row = result.summary.iloc[0]
+        assert row[f"{name}_power"] == pytest.approx(trials[f"{name}_reject"].mean())
+    # without a declared hierarchy a secondary may reject when the primary does not
+    assert (trials["death_90d_reject"] & (trials["decision"] != "efficacy")).any()
+
+
+def test_fixed_sequence_tests_a_secondary_only_after_every_earlier_rejection(tmp_path):
+    trials = pd.read_parquet(_with_secondaries(tmp_path, "fixed-sequence").trials_path)
+    primary = trials["decision"] == "efficacy"
+    assert not (trials["death_90d_reject"] & ~primary).any()
+    assert not (trials["daoh30_reject"] & ~trials["death_90d_reject"]).any()
+    assert trials["death_90d_reject"].any()
