@@ -42,9 +42,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 warnings.showwarning = _show_warning
 
 
-def _fail(error: CstrialError) -> None:
+def _fail(error: CstrialError, exit_code: int | None = None) -> None:
     err_console.print(str(error), markup=False)
-    raise typer.Exit(error.exit_code) from None
+    raise typer.Exit(error.exit_code if exit_code is None else exit_code) from None
 
 
 def _interactive() -> bool:
@@ -347,7 +347,7 @@ def boundaries(
         )
         characteristics = design_characteristics(result)
     except CstrialError as error:
-        _fail(error)
+        _fail(error, exit_code=2)  # every error here is an invalid option
     payload = result.to_dict()
     payload["power"] = characteristics.power
     payload["expected_information_h0"] = characteristics.expected_information_h0
