@@ -294,8 +294,11 @@ def test_each_endpoint_type_takes_its_analyses(data, problems, kind, analysis, e
         ({"analysis": "cmh"}, "strata", "cmh needs strata"),
         ({"analysis": "cmh", "strata": "age"}, "strata", "age is numeric"),
         ({"type": "hierarchical", "analysis": "win-ratio"}, "components", "needs components"),
-        ({"type": "days-alive-out-of-hospital", "analysis": "mann-whitney", "horizon_days": 60},
-         "horizon_days", "must be at most 30"),
+        (
+            {"type": "days-alive-out-of-hospital", "analysis": "mann-whitney", "horizon_days": 60},
+            "horizon_days",
+            "must be at most 30",
+        ),
         ({"analysis": "log-rank"}, "analysis", "log-rank does not analyse a binary endpoint"),
     ],
 )
