@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.optimize import brentq
 from scipy.special import ndtr, ndtri
 
 from cstrial.design.integration import (
@@ -176,7 +175,7 @@ def _solve_upper(rec: _Recursion, target: float) -> float:
         lo -= 1.0
         if lo < -_Z_MAX:
             raise ConvergenceError(f"no efficacy bound found at look {rec.k + 1}")
-    return float(brentq(excess, lo, hi, xtol=_XTOL, rtol=4 * np.finfo(float).eps, maxiter=200))
+    return float(_brentq(excess, lo, hi, xtol=_XTOL, rtol=4 * np.finfo(float).eps, maxiter=200))
 
 
 def _solve_lower(rec: _Recursion, target: float, cap: float) -> float:
@@ -205,7 +204,7 @@ def _solve_lower(rec: _Recursion, target: float, cap: float) -> float:
     while hi < cap and excess(hi) < 0.0:
         hi += 1.0
     hi = min(hi, cap)
-    return float(brentq(excess, lo, hi, xtol=_XTOL, rtol=4 * np.finfo(float).eps, maxiter=200))
+    return float(_brentq(excess, lo, hi, xtol=_XTOL, rtol=4 * np.finfo(float).eps, maxiter=200))
 
 
 # --------------------------------------------------------------------------- efficacy bounds
@@ -271,7 +270,7 @@ def _wang_tsiatis_efficacy(
             raise ConvergenceError("no Wang-Tsiatis constant found")
     while excess(lo) < 0.0:
         lo *= 0.5
-    c = brentq(excess, lo, hi, xtol=_XTOL, rtol=4 * np.finfo(float).eps, maxiter=200)
+    c = _brentq(excess, lo, hi, xtol=_XTOL, rtol=4 * np.finfo(float).eps, maxiter=200)
     return c * shape
 
 
@@ -432,7 +431,7 @@ def _solve_drift(evaluate: Callable[[float], _Pass], alpha: float, beta: float) 
                 "conservative futility spending function, or 2) fewer looks"
             )
     try:
-        root = float(brentq(shortfall, lo, hi, xtol=1e-10, rtol=4 * np.finfo(float).eps))
+        root = float(_brentq(shortfall, lo, hi, xtol=1e-10, rtol=4 * np.finfo(float).eps))
     except (ValueError, RuntimeError) as exc:  # pragma: no cover - defensive
         raise ConvergenceError(f"drift search for power {target:.3g} failed: {exc}") from None
     if abs(shortfall(root)) > 1e-7:
@@ -603,3 +602,11 @@ def _frozen(values: ArrayLike) -> np.ndarray:
     out = np.array(values, dtype=float)
     out.flags.writeable = False
     return out
+
+
+def _brentq(*args: object, **kwargs: object) -> float:
+    # scipy.optimize is imported on first use: simulation workers import this module
+    # (for conditional power) but never solve for a bound
+    from scipy.optimize import brentq
+
+    return brentq(*args, **kwargs)

@@ -9,7 +9,6 @@ control-arm risk of the *enrolled* population equals it.
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import brentq
 
 from cstrial.disease.model import linear_predictor, risk_by, timing_fraction
 from cstrial.errors import ConvergenceError
@@ -18,6 +17,8 @@ from cstrial.population.sample import Patients
 
 def baseline_shift(eta: np.ndarray, target_risk: float, horizon_days: float = 30.0) -> float:
     """The shift delta of every eta so that mean risk by the horizon equals `target_risk`."""
+    from scipy.optimize import brentq  # here: workers never recalibrate
+
     g = float(timing_fraction(horizon_days))
 
     def excess(delta: float) -> float:

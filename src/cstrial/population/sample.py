@@ -12,9 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy.optimize import brentq
 from scipy.special import ndtr, ndtri
-from scipy.stats import multivariate_normal
 
 from cstrial.parameters import ParameterTable
 from cstrial.population.parameters import LATENT, POPULATION, latent_correlation
@@ -107,6 +105,10 @@ def _phenotype(lactate: np.ndarray, creatinine: np.ndarray, table: ParameterTabl
 
 @lru_cache(maxsize=8)
 def _phenotype_cuts(p_metabolic: float, p_renal: float, rho: float) -> tuple[float, float]:
+    # imported here: scipy.stats and scipy.optimize cost each worker ~0.5 s to import
+    from scipy.optimize import brentq
+    from scipy.stats import multivariate_normal
+
     lactate_cut = float(ndtri(1.0 - p_metabolic))
     law = multivariate_normal(mean=[0.0, 0.0], cov=[[1.0, rho], [rho, 1.0]])
 

@@ -38,7 +38,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from cstrial.errors import CstrialError
 from cstrial.parameters import Parameter, ParameterTable
@@ -464,6 +463,8 @@ def _solve(
     into state 0). The ODE is solved by `solve_ivp` between consecutive input
     changes, so no step straddles a discontinuity; values are right-continuous.
     """
+    from scipy.integrate import solve_ivp  # here: only pkpd arms need it
+
     t_out = np.asarray(t_out, dtype=float)
     flat = t_out.ravel()
     result = np.zeros((n_states, flat.size))
