@@ -189,3 +189,34 @@ def test_too_few_trials_for_a_precise_power_is_a_named_warning(write_protocol, t
         MonteCarloPrecisionWarning, match=r"Monte Carlo SE of 0\.\d+ with n_sims 100"
     ):
         run(write_protocol(), n_sims=100, jobs=1, out=tmp_path / "run")
+
+
+def test_an_infection_harm_eats_into_the_benefit(write_protocol, tmp_path):
+    effect = {"model": "il6-mediated", "blockade": 0.7, "delay_hours": 6}
+    harmed = {**effect, "infection_hazard_ratio": 1.5}
+    plain = run(
+        write_protocol({"arms.1.effect": effect, "scenarios": []}, "a.yaml"),
+        n_sims=600,
+        jobs=2,
+        out=tmp_path / "a",
+        scenario="base",
+        save_patients=1,
+    )
+    worse = run(
+        write_protocol({"arms.1.effect": harmed, "scenarios": []}, "b.yaml"),
+        n_sims=600,
+        jobs=2,
+        out=tmp_path / "b",
+        scenario="base",
+        save_patients=1,
+    )
+    a, b = plain.summary.iloc[0], worse.summary.iloc[0]
+    assert b["true_treatment_rate"] > a["true_treatment_rate"]
+    assert b["true_effect"] > a["true_effect"]  # a smaller reduction in deaths
+    # the simulation agrees with the model's treatment rate within 4 SE
+    n = b["n_sims"] * 200
+    se = np.sqrt(b["true_treatment_rate"] * (1 - b["true_treatment_rate"]) / n)
+    assert abs(b["treatment_rate"] - b["true_treatment_rate"]) < 4 * se
+    patients = pd.read_parquet(worse.out / "patients.parquet")
+    infected = patients["excess_infection_day"].notna()
+    assert set(patients.loc[infected, "arm"]) == {"active"}

@@ -23,6 +23,7 @@ from cstrial.population import enroll
 from cstrial.protocol.covariates import COVARIATES
 from cstrial.randomisation import permuted_blocks
 from cstrial.treatment import hazard_course
+from cstrial.treatment.harms import death_day_with_infection, excess_infection_day
 
 DECISIONS = ("none", "efficacy", "futility")
 
@@ -58,19 +59,32 @@ def simulate_trials(plan: ScenarioPlan, rng: np.random.Generator, replicates: in
         eta = None  # only the disease course needs it: 8 bytes a patient less at the peak
     exposure = rng.standard_exponential(size)
     death_day = np.full(size, np.inf)
-    hazard_ratio_30d = np.ones(size) if plan.needs_course else None
+    hazard_ratio_30d = np.ones(size)
+    courses = {}
     for j, effect in enumerate(plan.effects):
         in_arm = arms == j
         course = hazard_course(
             effect, h30[in_arm], patients["il6_pg_ml"][in_arm], plan.horizon_days
         )
         death_day[in_arm] = course.death_time(exposure[in_arm], MODEL_HORIZON_DAYS)
-        if hazard_ratio_30d is not None and effect is not None:
+        courses[j] = (in_arm, course)
+        if plan.needs_course and effect is not None:
             hazard_ratio_30d[in_arm] = course.cumulative_hazard(30.0) / h30[in_arm]
+    dropout_day = np.full(size, np.inf)
     if plan.dropout_per_day > 0:
         dropout_day = rng.standard_exponential(size) / plan.dropout_per_day
-    else:  # no dropout: a read-only view of one inf, not 8 bytes a patient
-        dropout_day = np.broadcast_to(np.inf, (size,))
+    # harms draw last, and only for arms that have them: other streams stay as they were
+    infection_day = None
+    for j, effect in enumerate(plan.effects):
+        ratio = getattr(effect, "infection_hazard_ratio", 1.0)
+        if ratio > 1.0:
+            in_arm, course = courses[j]
+            infection_day = np.full(size, np.inf) if infection_day is None else infection_day
+            drawn = excess_infection_day(rng, int(in_arm.sum()), ratio)
+            infection_day[in_arm] = drawn
+            death_day[in_arm] = death_day_with_infection(
+                course, exposure[in_arm], death_day[in_arm], drawn, MODEL_HORIZON_DAYS
+            )
     course = None
     if plan.needs_course:
         drawn = simulate_course(rng, patients, death_day, hazard_ratio_30d, death_eta=eta)
@@ -82,6 +96,9 @@ def simulate_trials(plan: ScenarioPlan, rng: np.random.Generator, replicates: in
         enrolment_months=plan.enrolment_months,
         patients={k: v.reshape(replicates, n) for k, v in patients.items()},
         course=course,
+        excess_infection_day=None
+        if infection_day is None
+        else infection_day.reshape(replicates, n),
     )
 
 
@@ -286,6 +303,9 @@ def _patients_table(
     columns["death"] = died
     columns["death_day"] = np.where(died, death_day, np.nan)
     columns["observed"] = flat(trial.dropout_day) >= np.minimum(death_day, plan.horizon_days)
+    if trial.excess_infection_day is not None:
+        values = flat(trial.excess_infection_day)
+        columns["excess_infection_day"] = np.where(np.isfinite(values), values, np.nan)
     if trial.course is not None:
         for name, values in trial.course.__dict__.items():
             values = flat(values)

@@ -170,7 +170,7 @@ def test_an_effect_field_of_another_model_is_unknown(data, problems) -> None:
     data["arms"][1]["effect"]["value"] = 0.8
     assert only(problems(data)) == (
         "arms[1].effect.value",
-        "unknown field 'value' (allowed: model, blockade, delay_hours)",
+        "unknown field 'value' (allowed: model, blockade, delay_hours, infection_hazard_ratio)",
     )
 
 

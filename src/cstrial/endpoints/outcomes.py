@@ -26,6 +26,7 @@ class TrialCourse:
     enrolment_months: np.ndarray  # (patients,), the same for every replicate
     patients: dict[str, np.ndarray]
     course: Course | None = None
+    excess_infection_day: np.ndarray | None = None  # infections caused by an arm's harm
 
 
 @dataclass(frozen=True)

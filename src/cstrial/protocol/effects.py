@@ -20,6 +20,9 @@ Blockade = Annotated[
     float, number(ge=0, le=1, note="the fraction of IL-6-attributable risk removed")
 ]
 Hours = Annotated[float, number(ge=0)]
+InfectionRatio = Annotated[
+    float, number(ge=1, le=10, note="1 means no excess infections; harms only, so at least 1")
+]
 
 
 class RiskRatio(Schema):
@@ -49,6 +52,7 @@ class Il6Mediated(Schema):
     model: Literal["il6-mediated"] = "il6-mediated"
     blockade: Blockade
     delay_hours: Hours = 0.0
+    infection_hazard_ratio: InfectionRatio = 1.0
 
 
 Drug = Literal["tocilizumab", "anakinra"]
@@ -73,6 +77,7 @@ class Pkpd(Schema):
     drug: Drug
     blockade: Blockade = 0.7
     delay_hours: Hours = 0.0
+    infection_hazard_ratio: InfectionRatio = 1.0
     dose_mg_per_kg: Dose | None = None
     doses: Count = 1
     dose_interval_hours: Annotated[float, number(gt=0)] = 24.0

@@ -92,6 +92,20 @@ class HazardCourse:
             reached = reached + step
         return np.where(days <= horizon_days, days, np.inf)
 
+    def cumulative_hazard_at(self, days: np.ndarray) -> np.ndarray:
+        """H_arm at a day of each patient's own (`days` shaped like `h30`)."""
+        total = np.zeros_like(self.h30)
+        for k in range(len(self.edges) - 1):
+            g_low = timing_fraction(np.minimum(self.edges[k], days))
+            g_high = timing_fraction(np.minimum(self.edges[k + 1], days))
+            total += self._multiplier(k) * (g_high - g_low)
+        return self.h30 * total
+
+    def subset(self, index: np.ndarray) -> HazardCourse:
+        """The same course for the patients at `index`."""
+        load = self.load[index] if np.ndim(self.load) else self.load
+        return HazardCourse(self.h30[index], self.edges, self.slopes, load)
+
     def _multiplier(self, k: int) -> np.ndarray | float:
         if self.slopes[k] == 0.0:
             return 1.0
