@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cstrial import __version__
-from cstrial.errors import CstrialError
+from cstrial.errors import CstrialError, MonteCarloPrecisionWarning
 from cstrial.results import read_run
 
 # Rows compared at a time: memory stays flat whatever the size of the run.
@@ -157,18 +158,21 @@ def verify_run(
         source = Path(tmp) / name
         source.write_text(text, encoding="utf-8")
         started = time.perf_counter()
-        rerun = run(
-            source,
-            n_sims=n_sims,
-            seed=seed,
-            jobs=jobs,
-            out=Path(tmp) / "rerun",
-            scenario=_scenario(manifest),
-            save_patients=save_patients,
-            progress=progress,
-            backend=backend,
-            scheduler=scheduler,
-        )
+        with warnings.catch_warnings():
+            # the original run already told its user about Monte Carlo precision
+            warnings.simplefilter("ignore", MonteCarloPrecisionWarning)
+            rerun = run(
+                source,
+                n_sims=n_sims,
+                seed=seed,
+                jobs=jobs,
+                out=Path(tmp) / "rerun",
+                scenario=_scenario(manifest),
+                save_patients=save_patients,
+                progress=progress,
+                backend=backend,
+                scheduler=scheduler,
+            )
         seconds = time.perf_counter() - started
         differences = []
         for file in files:
