@@ -220,3 +220,18 @@ def test_an_infection_harm_eats_into_the_benefit(write_protocol, tmp_path):
     patients = pd.read_parquet(worse.out / "patients.parquet")
     infected = patients["excess_infection_day"].notna()
     assert set(patients.loc[infected, "arm"]) == {"active"}
+
+
+def test_a_chunk_is_simulated_in_blocks_with_rows_in_order(write_protocol, tmp_path, monkeypatch):
+    # 400 patients a trial, blocks of 1,000 patients: 2 trials a block, chunks of 250 trials
+    monkeypatch.setattr(simulate, "BLOCK_PATIENTS", 1000)
+    result = run(
+        write_protocol({"scenarios": []}), n_sims=300, jobs=1, out=tmp_path / "run", save_patients=5
+    )
+    trials = pd.read_parquet(result.trials_path)
+    assert list(trials["sim"]) == list(range(300))
+    patients = pd.read_parquet(result.out / "patients.parquet")
+    assert sorted(set(patients["sim"])) == [0, 1, 2, 3, 4]
+    assert len(patients) == 5 * 400
+    # the tallies of all blocks add up: simulated rates over every enrolled patient
+    assert 0.2 < result.summary["control_rate"].iloc[0] < 0.6

@@ -102,6 +102,11 @@ def simulate_trials(plan: ScenarioPlan, rng: np.random.Generator, replicates: in
     )
 
 
+# Patients simulated at once inside a chunk: bounds a worker's memory (about 150 bytes
+# per patient) whatever the chunk size. Part of the random stream's definition.
+BLOCK_PATIENTS = 1 << 19
+
+
 def simulate_chunk(
     plan: ScenarioPlan,
     chunk: int,
@@ -110,22 +115,32 @@ def simulate_chunk(
     n_looks_out: int,
     save_patients: int = 0,
 ) -> ChunkResult:
-    """Simulate and analyse `replicates` trials of one scenario (sims first_sim, first_sim+1, ...)."""
-    rng = chunk_generator(plan.seed, plan.index, chunk)
-    trial = simulate_trials(plan, rng, replicates)
-    look_months = _look_months(plan, trial)
+    """Simulate and analyse `replicates` trials of one scenario (sims first_sim, first_sim+1, ...).
 
-    tables, tallies = [], {}
-    sims = np.arange(first_sim, first_sim + replicates, dtype=np.int64)
-    for comparison in plan.comparisons:
-        table, tally = _comparison(plan, comparison, trial, look_months, sims, n_looks_out)
-        tables.append(table)
-        tallies[comparison.label] = tally
-    saved = None
-    keep = max(0, min(save_patients - first_sim, replicates))
-    if keep:
-        saved = _patients_table(plan, trial, sims, keep)
-    return ChunkResult(plan.index, chunk, pa.concat_tables(tables), tallies, saved)
+    The chunk's trials are simulated in blocks of at most `BLOCK_PATIENTS` patients,
+    one after another from the chunk's generator; rows come out comparison by
+    comparison, each in replicate order.
+    """
+    rng = chunk_generator(plan.seed, plan.index, chunk)
+    block = max(1, BLOCK_PATIENTS // plan.sample_size)
+    tables: dict[str, list[pa.Table]] = {c.label: [] for c in plan.comparisons}
+    tallies: dict[str, np.ndarray] = {c.label: np.zeros(4, np.int64) for c in plan.comparisons}
+    saved = []
+    for start in range(0, replicates, block):
+        size = min(block, replicates - start)
+        trial = simulate_trials(plan, rng, size)
+        look_months = _look_months(plan, trial)
+        sims = np.arange(first_sim + start, first_sim + start + size, dtype=np.int64)
+        for comparison in plan.comparisons:
+            table, tally = _comparison(plan, comparison, trial, look_months, sims, n_looks_out)
+            tables[comparison.label].append(table)
+            tallies[comparison.label] += tally
+        keep = max(0, min(save_patients - (first_sim + start), size))
+        if keep:
+            saved.append(_patients_table(plan, trial, sims, keep))
+    trials = pa.concat_tables([t for label in tables for t in tables[label]])
+    patients = pa.concat_tables(saved) if saved else None
+    return ChunkResult(plan.index, chunk, trials, tallies, patients)
 
 
 def _look_months(plan: ScenarioPlan, trial: TrialCourse) -> np.ndarray:
