@@ -29,6 +29,15 @@ out_console = Console(highlight=False, soft_wrap=True, width=_WIDTH)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
 
 ProtocolArg = Annotated[Path, typer.Argument(help="Protocol YAML file.", show_default=False)]
+NSimsOpt = Annotated[
+    int | None,
+    typer.Option("--n-sims", help="Replicate trials per scenario (overrides simulation.n_sims)."),
+]
+SeedOpt = Annotated[int | None, typer.Option(help="Seed of the run (overrides simulation.seed).")]
+JobsOpt = Annotated[
+    int | None,
+    typer.Option(help="Worker processes; default all cores. Results do not depend on it."),
+]
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")
 ]
@@ -66,19 +75,9 @@ def _number(value: float, digits: int = 3) -> str:
 @app.command()
 def run(
     protocol: ProtocolArg,
-    n_sims: Annotated[
-        int | None,
-        typer.Option(
-            "--n-sims", help="Replicate trials per scenario (overrides simulation.n_sims)."
-        ),
-    ] = None,
-    seed: Annotated[
-        int | None, typer.Option(help="Seed of the run (overrides simulation.seed).")
-    ] = None,
-    jobs: Annotated[
-        int | None,
-        typer.Option(help="Worker processes; default all cores. Results do not depend on it."),
-    ] = None,
+    n_sims: NSimsOpt = None,
+    seed: SeedOpt = None,
+    jobs: JobsOpt = None,
     out: Annotated[
         Path | None, typer.Option(help="Output folder; default results/<protocol name>/.")
     ] = None,
@@ -455,17 +454,6 @@ def _parse_looks(text: str) -> list[float]:
         raise CstrialError(
             f"--looks must be comma-separated numbers like 0.33,0.67,1; found {text!r}"
         ) from None
-
-
-NSimsOpt = Annotated[
-    int | None,
-    typer.Option("--n-sims", help="Replicate trials per scenario (overrides simulation.n_sims)."),
-]
-SeedOpt = Annotated[int | None, typer.Option(help="Seed of the run (overrides simulation.seed).")]
-JobsOpt = Annotated[
-    int | None,
-    typer.Option(help="Worker processes; default all cores. Results do not depend on it."),
-]
 
 
 @app.command("sample-size")

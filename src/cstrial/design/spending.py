@@ -19,15 +19,10 @@ from numpy.typing import ArrayLike
 from scipy.special import ndtr, ndtri
 
 from cstrial.errors import CstrialError
+from cstrial.protocol.models import SPENDING_FUNCTIONS
 
-SPENDING_FAMILIES: tuple[str, ...] = (
-    "lan-demets-obrien-fleming",
-    "lan-demets-pocock",
-    "hwang-shih-decani",
-    "kim-demets",
-    "wang-tsiatis",
-    "none",
-)
+# The family names are the protocol's contract (DESIGN.md): one list, kept there.
+SPENDING_FAMILIES: tuple[str, ...] = SPENDING_FUNCTIONS
 
 #: Families that need a parameter, with its name and an example, for error messages.
 _PARAMETERS: dict[str, tuple[str, str]] = {
