@@ -26,5 +26,12 @@ def test_il6_enriched_design_has_more_power_than_all_comers(tmp_path):
     )
     # the effect concentrates in high-IL-6 patients: a larger true risk difference
     assert summary.loc["il6-200", "true_effect"] < summary.loc["base", "true_effect"] < 0
+    # the trade-off in numbers: fewer patients for the design's power, more screened per patient
+    n = summary["analytic_sample_size"]
+    assert n["il6-200"] < n["il6-100"] < n["base"]
+    assert (
+        summary.loc["il6-200", "analytic_screened"]
+        == n["il6-200"] / summary.loc["il6-200", "eligible_fraction"]
+    )
     # and the enriched null keeps its type I error (0.025 within 4 SE)
     assert abs(power["il6-200-null"] - 0.025) < 4 * np.sqrt(0.025 * 0.975 / n_sims)

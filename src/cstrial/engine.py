@@ -159,7 +159,9 @@ def run(
             ) from None
 
     try:
-        summary_table = _assemble(store, tasks, plans, n_looks, out, save_patients)
+        summary_table = _assemble(
+            store, tasks, plans, n_looks, out, save_patients, _analytic_columns(scenarios, plans)
+        )
         manifest = _manifest(
             protocol,
             plans,
@@ -203,6 +205,36 @@ def _warn_if_imprecise(summary: pd.DataFrame) -> None:
         )
 
 
+def _analytic_columns(scenarios: list, plans: list[ScenarioPlan]) -> dict:
+    """Per scenario and comparison: the closed-form N for the design's power, and the
+    patients to screen for it (the enrichment trade-off), for binary primaries."""
+    from cstrial.sample_size import analytic_for_rates  # it builds on the engine's modules
+
+    columns = {}
+    for scenario, plan in zip(scenarios, plans, strict=True):
+        protocol = scenario.protocol
+        for c in plan.comparisons:
+            n = float("nan")
+            if protocol.endpoints.primary.type == "binary" and c.treatment_risk < c.control_risk:
+                with contextlib.suppress(CstrialError):
+                    n = float(
+                        analytic_for_rates(
+                            protocol,
+                            c.control_risk,
+                            c.treatment_risk,
+                            power=protocol.design.power,
+                            alpha=c.alpha,
+                            arm=plan.arm_names[c.arm_index],
+                            scenario=plan.name,
+                        ).sample_size
+                    )
+            columns[(plan.name, c.label)] = {
+                "analytic_sample_size": n,
+                "analytic_screened": n / plan.eligible_fraction,
+            }
+    return columns
+
+
 def _assemble(
     store: ChunkStore,
     tasks: list,
@@ -210,6 +242,7 @@ def _assemble(
     n_looks: int,
     out: Path,
     save_patients: int,
+    extra: dict | None = None,
 ):
     """trials.parquet, patients.parquet and summary.parquet from the stored chunks, in order.
 
@@ -224,7 +257,7 @@ def _assemble(
     )
     trials = AtomicParquetWriter(out / "trials.parquet", trials_columns)
     patients = AtomicParquetWriter(out / "patients.parquet", patients_columns)
-    summary = SummaryAccumulator(plans, n_looks)
+    summary = SummaryAccumulator(plans, n_looks, extra)
     try:
         for plan, chunk, _, _ in tasks:
             stored = store.get(plan.index, chunk)

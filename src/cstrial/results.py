@@ -324,9 +324,10 @@ class _Tally:
 class SummaryAccumulator:
     """Builds summary.parquet from the streamed trials, one chunk at a time."""
 
-    def __init__(self, plans: list[ScenarioPlan], n_looks: int) -> None:
+    def __init__(self, plans: list[ScenarioPlan], n_looks: int, extra: dict | None = None) -> None:
         self.plans = plans
         self.n_looks = n_looks
+        self.extra = extra or {}  # more columns per (scenario, comparison)
         self._tallies: dict[tuple[str, str], _Tally] = {}
 
     def add(self, trials: pa.Table, arm_tallies: dict[str, np.ndarray]) -> None:
@@ -385,7 +386,9 @@ class SummaryAccumulator:
                 t = self._tallies.get((plan.name, comparison.label))
                 if t is None:
                     continue
-                rows.append(_summary_row(plan, comparison, t, self.n_looks))
+                row = _summary_row(plan, comparison, t, self.n_looks)
+                row.update(self.extra.get((plan.name, comparison.label), {}))
+                rows.append(row)
         return pa.Table.from_pandas(pd.DataFrame(rows), preserve_index=False)
 
 
