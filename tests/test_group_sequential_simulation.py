@@ -565,3 +565,51 @@ def test_cli_run_of_shipped_three_look_protocol_prints_stopping_per_look_and_exp
     assert "futility 1" in result.stdout and "futility 2" in result.stdout
     summary = pd.read_parquet(tmp_path / "run" / "summary.parquet")
     assert summary["expected_n"].iloc[0] < 3700  # interim stops save patients
+
+
+def test_conditional_power_futility_rule_stops_exactly_when_cp_is_low(tmp_path):
+    """futility: {conditional_power_below: 0.2}: stop at an interim when the conditional power
+    under the current trend, 1 - Phi((c_K - z sqrt(t) - (z / sqrt(t)) (1 - t)) / sqrt(1 - t))
+    (Lan & Wittes 1988; Jennison & Turnbull 2000, section 10.2), falls below 0.2."""
+    import yaml as _yaml
+    from scipy.stats import norm as _norm
+
+    from cstrial.engine import run as _run
+
+    protocol = {
+        "name": "cp-futility",
+        "population": {"inclusion": {"etiology": ["AMI"]}},
+        "arms": [
+            {"name": "control", "control": True},
+            {"name": "active", "effect": {"model": "risk-ratio", "value": 0.85}},
+        ],
+        "endpoints": {
+            "primary": {
+                "name": "death_30d",
+                "type": "binary",
+                "horizon_days": 30,
+                "analysis": "two-proportion",
+            }
+        },
+        "design": {
+            "sample_size": 400,
+            "alpha": 0.025,
+            "looks": [0.5, 1.0],
+            "efficacy": {"spending": "none"},
+            "futility": {"conditional_power_below": 0.2},
+            "accrual": {"patients_per_month": 40},
+        },
+        "simulation": {"n_sims": 600, "seed": 5, "chunk_size": 300},
+    }
+    path = tmp_path / "cp.yaml"
+    path.write_text(_yaml.safe_dump(protocol))
+    result = _run(path, jobs=1, out=tmp_path / "run")
+    trials = pd.read_parquet(result.trials_path)
+    bounds = result.manifest["scenarios"][0]["comparisons"][0]["efficacy_z"]
+    t = result.manifest["scenarios"][0]["look_patients"][0] / 400
+    z = trials["z_look_1"].to_numpy()
+    cp = 1 - _norm.cdf((bounds[-1] - z * np.sqrt(t) - (z / np.sqrt(t)) * (1 - t)) / np.sqrt(1 - t))
+    stopped = (trials["decision"] == "futility").to_numpy()
+    np.testing.assert_array_equal(stopped, cp < 0.2)
+    assert 0 < stopped.mean() < 1
+    assert (trials.loc[stopped, "stop_look"] == 1).all()

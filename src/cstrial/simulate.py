@@ -214,6 +214,11 @@ def _comparison(
         "estimate": pa.array(at_stop("estimate")),
         "p_value": pa.array(ndtr(-z_stop)),
         "duration_months": pa.array(stop_months),
+        # further estimates of the analysis (win-ratio: win odds and net benefit), at the stop
+        **{
+            name: pa.array(np.stack([look.extra[name] for look in looks], axis=1)[rows, stop])
+            for name in looks[0].extra
+        },
     }
     columns.update(_secondaries(plan, comparison, trial, stop_months, decision))
     tally = _tally(plan, comparison, trial, n_enrolled)

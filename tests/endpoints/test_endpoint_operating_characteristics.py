@@ -194,3 +194,14 @@ def test_fixed_sequence_tests_a_secondary_only_after_every_earlier_rejection(tmp
     assert not (trials["death_90d_reject"] & ~primary).any()
     assert not (trials["daoh30_reject"] & ~trials["death_90d_reject"]).any()
     assert trials["death_90d_reject"].any()
+
+
+def test_win_ratio_trials_also_report_win_odds_and_net_benefit(tmp_path):
+    result = run(
+        _protocol(tmp_path, ENDPOINTS["win-ratio"], 0.75), n_sims=60, jobs=1, out=tmp_path / "run"
+    )
+    trials = pd.read_parquet(result.trials_path)
+    nb, wo = trials["net_benefit"], trials["win_odds"]
+    # win odds = (1 + net benefit) / (1 - net benefit) (Dong et al. 2020, Stat Med)
+    np.testing.assert_allclose(wo, (1 + nb) / (1 - nb), rtol=1e-10)
+    assert ((trials["estimate"] > 1) == (nb > 0)).all()

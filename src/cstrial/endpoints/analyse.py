@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,6 +26,7 @@ class AnalysisResult:
     n_treatment: np.ndarray
     events_control: np.ndarray
     events_treatment: np.ndarray
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. win odds, net benefit
 
 
 def analyse(endpoint: object, outcome: Outcome, trial: TrialCourse, arm: int) -> AnalysisResult:
@@ -44,8 +45,10 @@ def analyse(endpoint: object, outcome: Outcome, trial: TrialCourse, arm: int) ->
         (control & outcome.event).sum(axis=1).astype(np.int32),
         (on_treatment & outcome.event).sum(axis=1).astype(np.int32),
     )
-    z, estimate = _test(endpoint, outcome, trial, treated, include, counts)
-    return AnalysisResult(np.asarray(z, float), np.asarray(estimate, float), *counts)
+    z, estimate, *extra = _test(endpoint, outcome, trial, treated, include, counts)
+    return AnalysisResult(
+        np.asarray(z, float), np.asarray(estimate, float), *counts, extra=extra[0] if extra else {}
+    )
 
 
 def _test(endpoint, outcome, trial, treated, include, counts):
@@ -73,7 +76,11 @@ def _test(endpoint, outcome, trial, treated, include, counts):
         return mann_whitney_z(outcome.value, treated, include, higher_is_better=True)
     if analysis == "win-ratio":
         result = win_ratio(outcome.components, treated, include)
-        return result.z, result.win_ratio
+        return (
+            result.z,
+            result.win_ratio,
+            {"win_odds": result.win_odds, "net_benefit": result.net_benefit},
+        )
     raise ValueError(f"unknown analysis {analysis!r}")
 
 
