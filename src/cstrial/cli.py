@@ -115,21 +115,7 @@ def run(
     from cstrial.engine import run as run_protocol
 
     try:
-        if _interactive() and not as_json:
-            result = _run_with_progress(
-                run_protocol,
-                protocol,
-                n_sims,
-                seed,
-                jobs,
-                out,
-                scenario,
-                save_patients,
-                resume=resume,
-                backend=backend,
-                scheduler=scheduler,
-            )
-        else:
+        with _progress_bar("simulating", _interactive() and not as_json) as progress:
             result = run_protocol(
                 protocol,
                 n_sims=n_sims,
@@ -141,6 +127,7 @@ def run(
                 resume=resume,
                 backend=backend,
                 scheduler=scheduler,
+                progress=progress,
             )
     except CstrialError as error:
         _fail(error)
@@ -153,38 +140,6 @@ def run(
         out_console.print_json(json.dumps(payload))
         return
     _print_summary(result)
-
-
-def _run_with_progress(
-    run_protocol, protocol, n_sims, seed, jobs, out, scenario, save_patients, **options
-):
-    from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
-
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        "{task.completed}/{task.total} chunks",
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("simulating", total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        return run_protocol(
-            protocol,
-            n_sims=n_sims,
-            seed=seed,
-            jobs=jobs,
-            out=out,
-            scenario=scenario,
-            save_patients=save_patients,
-            progress=progress,
-            **options,
-        )
 
 
 def _print_summary(result) -> None:
@@ -500,8 +455,8 @@ def sample_size(
     try:
         if analytic:
             closed = analytic_sample_size(protocol, power, scenario=scenario, seed=seed)
-        elif _interactive() and not as_json:
-            with _progress_bar("searching") as progress:
+        else:
+            with _progress_bar("searching", _interactive() and not as_json) as progress:
                 result = simulated_sample_size(
                     protocol,
                     power,
@@ -513,17 +468,6 @@ def sample_size(
                     out=out,
                     progress=progress,
                 )
-        else:
-            result = simulated_sample_size(
-                protocol,
-                power,
-                scenario=scenario,
-                n_sims=n_sims,
-                seed=seed,
-                jobs=jobs,
-                max_n=max_n,
-                out=out,
-            )
     except CstrialError as error:
         _fail(error)
     if analytic:
@@ -613,20 +557,17 @@ def compare(
     from cstrial.compare import compare_designs
 
     try:
-        if _interactive() and not as_json:
-            with _progress_bar("simulating") as progress:
-                result = compare_designs(
-                    sources,
-                    n_sims=n_sims,
-                    seed=seed,
-                    jobs=jobs,
-                    out=out,
-                    power=power,
-                    progress=lambda name, done, total: progress(done, total),
-                )
-        else:
+        with _progress_bar("simulating", _interactive() and not as_json) as progress:
             result = compare_designs(
-                sources, n_sims=n_sims, seed=seed, jobs=jobs, out=out, power=power
+                sources,
+                n_sims=n_sims,
+                seed=seed,
+                jobs=jobs,
+                out=out,
+                power=power,
+                progress=None
+                if progress is None
+                else (lambda name, done, total: progress(done, total)),
             )
     except CstrialError as error:
         _fail(error)
@@ -735,8 +676,12 @@ def _missing(value) -> bool:
 
 
 @contextlib.contextmanager
-def _progress_bar(description: str):
-    """A transient progress bar on stderr; yields the (done, total) callback the library takes."""
+def _progress_bar(description: str, show: bool = True):
+    """A transient progress bar on stderr; yields the (done, total) callback the library
+    takes, or None when `show` is false (off a terminal, in CI, with --json)."""
+    if not show:
+        yield None
+        return
     from rich.progress import BarColumn, Progress, TimeElapsedColumn
 
     with Progress(
