@@ -130,9 +130,13 @@ def simulate_chunk(
         size = min(block, replicates - start)
         trial = simulate_trials(plan, rng, size)
         look_months = _look_months(plan, trial)
+        # what each look sees: the same for every comparison of the trial
+        outcomes = [outcome_at(plan.primary, trial, months) for months in look_months.T]
         sims = np.arange(first_sim + start, first_sim + start + size, dtype=np.int64)
         for comparison in plan.comparisons:
-            table, tally = _comparison(plan, comparison, trial, look_months, sims, n_looks_out)
+            table, tally = _comparison(
+                plan, comparison, trial, look_months, outcomes, sims, n_looks_out
+            )
             tables[comparison.label].append(table)
             tallies[comparison.label] += tally
         keep = max(0, min(save_patients - (first_sim + start), size))
@@ -168,20 +172,13 @@ def _comparison(
     comparison: Comparison,
     trial: TrialCourse,
     look_months: np.ndarray,
+    outcomes: list,
     sims: np.ndarray,
     n_looks_out: int,
 ) -> tuple[pa.Table, np.ndarray]:
     replicates, n_looks = look_months.shape
     rows = np.arange(replicates)
-    looks = [
-        analyse(
-            plan.primary,
-            outcome_at(plan.primary, trial, look_months[:, k]),
-            trial,
-            comparison.arm_index,
-        )
-        for k in range(n_looks)
-    ]
+    looks = [analyse(plan.primary, outcome, trial, comparison.arm_index) for outcome in outcomes]
     z = np.stack([look.z for look in looks], axis=1)
     stop, decision = _decide(plan, comparison, z)
     stop_months = look_months[rows, stop]
