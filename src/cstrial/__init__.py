@@ -1,29 +1,58 @@
-"""cstrial: an in-silico trial simulator for IL-6 blockade in cardiogenic shock."""
+"""cstrial: an in-silico trial simulator for IL-6 blockade in cardiogenic shock.
+
+The public surface, importable from `cstrial` (loaded on first use, so that
+`import cstrial` stays light):
+
+    run, read_run, verify_run            a run: simulate, read back, re-run and compare
+    load_protocol, expand_scenarios      the protocol and its scenarios
+    group_sequential_boundaries, design_characteristics
+    analytic_sample_size, simulated_sample_size, compare_designs, write_report
+    describe_population, evaluate_targets
+"""
 
 from __future__ import annotations
+
+from importlib import import_module
 
 __version__ = "0.1.0"
 
 from cstrial.errors import (
+    ConvergenceError,
     CstrialError,
     InfeasibleDesignError,
     MonteCarloPrecisionWarning,
     ProtocolError,
 )
 
+_LAZY = {
+    "run": "cstrial.engine",
+    "read_run": "cstrial.results",
+    "verify_run": "cstrial.verify",
+    "load_protocol": "cstrial.protocol",
+    "expand_scenarios": "cstrial.protocol",
+    "group_sequential_boundaries": "cstrial.design",
+    "design_characteristics": "cstrial.design",
+    "analytic_sample_size": "cstrial.sample_size",
+    "simulated_sample_size": "cstrial.sample_size",
+    "compare_designs": "cstrial.compare",
+    "write_report": "cstrial.report",
+    "describe_population": "cstrial.describe",
+    "evaluate_targets": "cstrial.targets",
+}
 
-def run(protocol: object, **options: object) -> object:
-    """Simulate a protocol (path or `Protocol`) and write the run; see `cstrial.engine.run`."""
-    from cstrial.engine import run as _run
 
-    return _run(protocol, **options)
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'cstrial' has no attribute {name!r}")
 
 
 __all__ = [
+    "ConvergenceError",
     "CstrialError",
     "InfeasibleDesignError",
     "MonteCarloPrecisionWarning",
     "ProtocolError",
     "__version__",
-    "run",
+    *_LAZY,
 ]
