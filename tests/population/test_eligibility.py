@@ -58,3 +58,16 @@ def test_enrolment_is_deterministic_given_the_generator():
     a, _ = enroll(np.random.default_rng(9), 300, CRITERIA, 0.15)
     b, _ = enroll(np.random.default_rng(9), 300, CRITERIA, 0.15)
     np.testing.assert_array_equal(a["il6_pg_ml"], b["il6_pg_ml"])
+
+
+def test_staged_screening_enrols_from_the_same_law_as_filtering_everyone():
+    """Criteria applied as covariates are drawn (fewer draws) give the distribution of
+    the eligible among fully drawn patients: two-sample KS on every covariate."""
+    from scipy.stats import ks_2samp
+
+    full = sample_population(np.random.default_rng(10), 400_000)
+    mask = eligible(full, CRITERIA)
+    staged, _ = enroll(np.random.default_rng(11), int(mask.sum()), CRITERIA, mask.mean())
+    for name, values in full.items():
+        reference = values[mask].astype(float)
+        assert ks_2samp(reference, staged[name].astype(float)).pvalue > 1e-3, name

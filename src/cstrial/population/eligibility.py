@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cstrial.errors import InfeasibleDesignError
-from cstrial.population.sample import Patients, sample_population
+from cstrial.population.sample import Keep, Patients, screen
 from cstrial.protocol.covariates import COVARIATES
 
 # A criterion is a list of allowed values (categorical/boolean) or a (min, max) range.
@@ -54,17 +54,34 @@ def enroll(
     while found < n:
         # bounded batches keep the temporaries in cache; their sizes depend only on n
         batch = min(int(np.ceil((n - found) / eligible_fraction * 1.05)) + 64, SCREEN_BATCH)
-        candidates = sample_population(rng, batch)
-        mask = eligible(candidates, criteria)
-        take = np.flatnonzero(mask)[: n - found]
-        if take.size == 0:
-            screened += batch
-            continue
-        parts.append({k: v[take] for k, v in candidates.items()})
-        found += take.size
-        screened += int(take[-1]) + 1 if found == n else batch
+        candidates, position = screen(rng, batch, _criteria_as_they_come(criteria))
+        take = min(n - found, position.size)
+        if take:
+            parts.append({k: v[:take] for k, v in candidates.items()})
+        found += take
+        screened += int(position[take - 1]) + 1 if found == n else batch
     patients = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     return patients, screened
+
+
+def _criteria_as_they_come(criteria: Criteria) -> Keep:
+    """A `screen` filter applying each criterion as soon as its covariate is drawn."""
+    pending = set(criteria.inclusion) | set(criteria.exclusion)
+
+    def keep(patients: Patients) -> np.ndarray | None:
+        ready = {name for name in pending if name in patients}
+        if not ready:
+            return None
+        pending.difference_update(ready)
+        return eligible(
+            patients,
+            Criteria(
+                inclusion={k: v for k, v in criteria.inclusion.items() if k in ready},
+                exclusion={k: v for k, v in criteria.exclusion.items() if k in ready},
+            ),
+        )
+
+    return keep
 
 
 def check_eligibility(eligible_fraction: float, scenario: str | None = None) -> None:

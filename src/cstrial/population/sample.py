@@ -9,6 +9,7 @@ codes into `COVARIATES[name].levels`; booleans are bool; the rest float64.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -26,65 +27,91 @@ _CKD_EPI = {
 }
 
 
+# Decides, from the covariates drawn so far, which candidates stay: a mask, or None to keep all.
+Keep = Callable[[Patients], np.ndarray | None]
+
+
 def sample_population(
     rng: np.random.Generator, n: int, table: ParameterTable = POPULATION
 ) -> Patients:
     """Draw `n` patients of the default CS population (SCAI C-E) as a dict of arrays."""
+    return screen(rng, n, None, table)[0]
+
+
+def screen(
+    rng: np.random.Generator, n: int, keep: Keep | None, table: ParameterTable = POPULATION
+) -> tuple[Patients, np.ndarray]:
+    """Screen `n` candidates in stages; return those `keep` lets through and their positions.
+
+    Covariates are drawn stage by stage (etiology; the latent copula and what it sets;
+    age, sex and eGFR; arrest, coma and MCS; LVEF), each stage from fresh draws for
+    the candidates still in, and `keep` is asked after every stage, so criteria drop
+    candidates before later stages draw anything for them: the same law as drawing
+    everyone, with fewer draws.
+    """
     p = table
+    index = np.arange(n)
+    u_etiology = rng.random(n)  # etiology codes: 0 AMI, 1 HF, 2 other
+    out: Patients = {
+        "etiology": np.where(
+            u_etiology < p["p_etiology_ami"],
+            0,
+            np.where(u_etiology < p["p_etiology_ami"] + p["p_etiology_hf"], 1, 2),
+        ).astype(np.int8)
+    }
+    out, index, _ = _keep(out, index, None, keep)
+
     chol = np.linalg.cholesky(latent_correlation(table))
-    z = chol @ rng.standard_normal((len(LATENT), n))  # rows contiguous: fast and cache-friendly
+    z = chol @ rng.standard_normal((len(LATENT), index.size))  # rows contiguous: fast
     latent = {name: z[i] for i, name in enumerate(LATENT)}
-    severity = latent["severity"]
-
-    # etiology codes: 0 AMI, 1 HF, 2 other
-    u_etiology = rng.random(n)
-    etiology = np.where(
-        u_etiology < p["p_etiology_ami"],
-        0,
-        np.where(u_etiology < p["p_etiology_ami"] + p["p_etiology_hf"], 1, 2),
-    ).astype(np.int8)
-
-    age_mean = np.array([p["age_mean_ami"], p["age_mean_hf"], p["age_mean_other"]])[etiology]
-    age_sd = np.array([p["age_sd_ami"], p["age_sd_hf"], p["age_sd_other"]])[etiology]
-    age = _truncated_normal_by_rejection(rng, age_mean, age_sd, p["age_min"], p["age_max"])
-
-    sex = (rng.random(n) < p["p_male"]).astype(np.int8)  # 0 female, 1 male
-
     c_cut = ndtri(p["p_scai_c"])
     d_cut = ndtri(p["p_scai_c"] + p["p_scai_d"])
-    scai_stage = (severity > c_cut).astype(np.int8) + (severity > d_cut).astype(np.int8)
+    severity = latent["severity"]
+    out["scai_stage"] = (severity > c_cut).astype(np.int8) + (severity > d_cut).astype(np.int8)
+    out["phenotype"] = _phenotype(latent["lactate"], latent["creatinine"], table)
+    out["lactate_mmol_l"] = np.exp(
+        np.log(p["lactate_median"]) + p["lactate_sd_log"] * latent["lactate"]
+    )
+    out["il6_pg_ml"] = np.exp(np.log(p["il6_median"]) + p["il6_sd_log"] * latent["il6"])
+    out["crp_mg_l"] = np.exp(np.log(p["crp_median"]) + p["crp_sd_log"] * latent["crp"])
+    out, index, latent = _keep(out, index, latent, keep)
 
+    etiology = out["etiology"]
+    age_mean = np.array([p["age_mean_ami"], p["age_mean_hf"], p["age_mean_other"]])[etiology]
+    age_sd = np.array([p["age_sd_ami"], p["age_sd_hf"], p["age_sd_other"]])[etiology]
+    out["age"] = _truncated_normal_by_rejection(rng, age_mean, age_sd, p["age_min"], p["age_max"])
+    out["sex"] = (rng.random(index.size) < p["p_male"]).astype(np.int8)  # 0 female, 1 male
+    log_creatinine = np.log(p["creatinine_median"]) + p["creatinine_sd_log"] * latent["creatinine"]
+    out["egfr_ml_min"] = _egfr_from_log_creatinine(log_creatinine, out["age"], out["sex"] == 1)
+    out, index, latent = _keep(out, index, latent, keep)
+
+    etiology, severity = out["etiology"], latent["severity"]
     arrest_cut = ndtri(1.0 - np.array([p["p_arrest_ami"], p["p_arrest_hf"], p["p_arrest_other"]]))
     arrest = _probit_event(rng, severity, arrest_cut[etiology], p["arrest_severity_loading"])
-    comatose = arrest & (rng.random(n) < p["p_comatose_given_arrest"])
+    out["cardiac_arrest"] = arrest
+    out["comatose_after_arrest"] = arrest & (rng.random(index.size) < p["p_comatose_given_arrest"])
     mcs_cut = ndtri(1.0 - np.array([p["p_mcs_ami"], p["p_mcs_non_ami"], p["p_mcs_non_ami"]]))
-    mcs = _probit_event(rng, severity, mcs_cut[etiology], p["mcs_severity_loading"])
+    out["mcs_at_baseline"] = _probit_event(
+        rng, severity, mcs_cut[etiology], p["mcs_severity_loading"]
+    )
+    out, index, latent = _keep(out, index, latent, keep)
 
-    lactate = np.exp(np.log(p["lactate_median"]) + p["lactate_sd_log"] * latent["lactate"])
-    il6 = np.exp(np.log(p["il6_median"]) + p["il6_sd_log"] * latent["il6"])
-    crp = np.exp(np.log(p["crp_median"]) + p["crp_sd_log"] * latent["crp"])
-    log_creatinine = np.log(p["creatinine_median"]) + p["creatinine_sd_log"] * latent["creatinine"]
-    lvef = _truncated_normal(
+    out["lvef_pct"] = _truncated_normal(
         ndtr(latent["lvef"]), p["lvef_mean"], p["lvef_sd"], p["lvef_min"], p["lvef_max"]
     )
+    out, index, _ = _keep(out, index, latent, keep)
+    return out, index
 
-    phenotype = _phenotype(latent["lactate"], latent["creatinine"], table)
 
-    return {
-        "age": age,
-        "sex": sex,
-        "etiology": etiology,
-        "scai_stage": scai_stage,
-        "phenotype": phenotype,
-        "lactate_mmol_l": lactate,
-        "il6_pg_ml": il6,
-        "crp_mg_l": crp,
-        "egfr_ml_min": _egfr_from_log_creatinine(log_creatinine, age, sex == 1),
-        "lvef_pct": lvef,
-        "cardiac_arrest": arrest,
-        "comatose_after_arrest": comatose,
-        "mcs_at_baseline": mcs,
-    }
+def _keep(
+    out: Patients, index: np.ndarray, latent: dict | None, keep: Keep | None
+) -> tuple[Patients, np.ndarray, dict | None]:
+    mask = None if keep is None else keep(out)
+    if mask is None:
+        return out, index, latent
+    out = {k: v[mask] for k, v in out.items()}
+    latent = None if latent is None else {k: v[mask] for k, v in latent.items()}
+    return out, index[mask], latent
 
 
 def _phenotype(lactate: np.ndarray, creatinine: np.ndarray, table: ParameterTable) -> np.ndarray:
