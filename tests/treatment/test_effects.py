@@ -145,3 +145,17 @@ def test_anakinra_acts_upstream_with_partial_blockade(patients):
     anakinra = _risk(_pkpd(drug="anakinra", dose_mg=100.0), patients).mean()
     tocilizumab = _risk(_pkpd(drug="tocilizumab", dose_mg_per_kg=8.0), patients).mean()
     assert tocilizumab < anakinra < control
+
+
+@pytest.mark.parametrize("model", ["risk-ratio", "odds-ratio"])
+def test_a_certain_death_stays_certain_under_ratio_models(model):
+    # a patient whose control risk rounds to 1 (huge cumulative hazard) must not become NaN
+    h30 = np.array([1e3, 0.5])
+    course = hazard_course(
+        SimpleNamespace(model=model, value=0.8), h30, np.array([100.0, 100.0]), 30.0
+    )
+    risk = course.risk(30.0)
+    assert np.all(np.isfinite(risk))
+    assert risk[0] == pytest.approx(1.0 if model == "odds-ratio" else 0.8)
+    days = course.death_time(np.array([0.1, 0.1]), 30.0)
+    assert np.isfinite(days[0])

@@ -138,8 +138,8 @@ def hazard_course(
         if model == "risk-ratio":
             p_arm = np.minimum(value * p_control, _MAX_RISK)
         else:
-            odds = value * p_control / (1.0 - p_control)
-            p_arm = odds / (1.0 + odds)
+            # odds OR * p/(1-p), written so that p = 1 (a certain death) stays finite
+            p_arm = np.minimum(value * p_control / (1.0 - p_control + value * p_control), _MAX_RISK)
         multiplier = -np.log1p(-p_arm) / h_control
         return HazardCourse(h30, everything, np.ones(1), np.log(multiplier))
     excess = il6_excess(il6_pg_ml)
