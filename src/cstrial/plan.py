@@ -189,7 +189,7 @@ def arm_risk(effect: object | None, h30: np.ndarray, il6: np.ndarray, horizon_da
     return float(np.mean(death <= horizon_days))
 
 
-REFERENCE_EFFECT_PATIENTS = 4000  # per arm
+REFERENCE_EFFECT_PATIENTS = 20_000  # per arm
 
 
 def reference_effect(
@@ -198,15 +198,15 @@ def reference_effect(
     """The model's effect on a days-out-of-hospital or hierarchical endpoint.
 
     No closed form exists, so it is estimated once from the reference population
-    with a fixed seed: 4,000 patients under control care against 4,000 others under
+    with a fixed seed: 20,000 patients under control care against 20,000 others under
     the arm, all followed to the horizon, analysed as the trial would be (the
     probabilistic index, or the win ratio). Its Monte Carlo error is small beside a
-    trial's (SE about 0.005 on the probabilistic index).
+    trial's (SE about 0.003 on the probabilistic index, 0.01 on the win ratio).
     """
     from cstrial.disease.course import simulate_course
     from cstrial.endpoints import TrialCourse, analyse, outcome_at
 
-    m = REFERENCE_EFFECT_PATIENTS
+    m = min(REFERENCE_EFFECT_PATIENTS, len(reference["age"]) // 2)  # rare eligibility: fewer
     patients = {k: v[: 2 * m] for k, v in reference.items()}
     h30 = np.exp(eta[: 2 * m])
     arms = np.repeat(np.array([0, 1], dtype=np.int8), m)
