@@ -45,73 +45,109 @@ def screen(
 
     Covariates are drawn stage by stage (etiology; the latent copula and what it sets;
     age, sex and eGFR; arrest, coma and MCS; LVEF), each stage from fresh draws for
-    the candidates still in, and `keep` is asked after every stage, so criteria drop
-    candidates before later stages draw anything for them: the same law as drawing
-    everyone, with fewer draws.
+    the candidates still in, and `keep` is asked after every stage (given that stage's
+    covariates), so criteria drop candidates before later stages draw anything for
+    them: the same law as drawing everyone, with fewer draws.
     """
     p = table
-    index = np.arange(n)
+    stages = _Stages(n, keep)
     u_etiology = rng.random(n)  # etiology codes: 0 AMI, 1 HF, 2 other
-    out: Patients = {
-        "etiology": np.where(
-            u_etiology < p["p_etiology_ami"],
-            0,
-            np.where(u_etiology < p["p_etiology_ami"] + p["p_etiology_hf"], 1, 2),
-        ).astype(np.int8)
-    }
-    out, index, _ = _keep(out, index, None, keep)
+    etiology = np.where(
+        u_etiology < p["p_etiology_ami"],
+        0,
+        np.where(u_etiology < p["p_etiology_ami"] + p["p_etiology_hf"], 1, 2),
+    ).astype(np.int8)
+    stages.add({"etiology": etiology})
+    (etiology,) = stages.carry(etiology)
 
     chol = np.linalg.cholesky(latent_correlation(table))
-    z = chol @ rng.standard_normal((len(LATENT), index.size))  # rows contiguous: fast
+    z = chol @ rng.standard_normal((len(LATENT), stages.alive))  # rows contiguous: fast
     latent = {name: z[i] for i, name in enumerate(LATENT)}
     c_cut = ndtri(p["p_scai_c"])
     d_cut = ndtri(p["p_scai_c"] + p["p_scai_d"])
     severity = latent["severity"]
-    out["scai_stage"] = (severity > c_cut).astype(np.int8) + (severity > d_cut).astype(np.int8)
-    out["phenotype"] = _phenotype(latent["lactate"], latent["creatinine"], table)
-    out["lactate_mmol_l"] = np.exp(
-        np.log(p["lactate_median"]) + p["lactate_sd_log"] * latent["lactate"]
+    stages.add(
+        {
+            "scai_stage": (severity > c_cut).astype(np.int8) + (severity > d_cut).astype(np.int8),
+            "phenotype": _phenotype(latent["lactate"], latent["creatinine"], table),
+            "lactate_mmol_l": np.exp(
+                np.log(p["lactate_median"]) + p["lactate_sd_log"] * latent["lactate"]
+            ),
+            "il6_pg_ml": np.exp(np.log(p["il6_median"]) + p["il6_sd_log"] * latent["il6"]),
+            "crp_mg_l": np.exp(np.log(p["crp_median"]) + p["crp_sd_log"] * latent["crp"]),
+        }
     )
-    out["il6_pg_ml"] = np.exp(np.log(p["il6_median"]) + p["il6_sd_log"] * latent["il6"])
-    out["crp_mg_l"] = np.exp(np.log(p["crp_median"]) + p["crp_sd_log"] * latent["crp"])
-    out, index, latent = _keep(out, index, latent, keep)
+    etiology, severity, creatinine, lvef = stages.carry(
+        etiology, latent["severity"], latent["creatinine"], latent["lvef"]
+    )
 
-    etiology = out["etiology"]
     age_mean = np.array([p["age_mean_ami"], p["age_mean_hf"], p["age_mean_other"]])[etiology]
     age_sd = np.array([p["age_sd_ami"], p["age_sd_hf"], p["age_sd_other"]])[etiology]
-    out["age"] = _truncated_normal_by_rejection(rng, age_mean, age_sd, p["age_min"], p["age_max"])
-    out["sex"] = (rng.random(index.size) < p["p_male"]).astype(np.int8)  # 0 female, 1 male
-    log_creatinine = np.log(p["creatinine_median"]) + p["creatinine_sd_log"] * latent["creatinine"]
-    out["egfr_ml_min"] = _egfr_from_log_creatinine(log_creatinine, out["age"], out["sex"] == 1)
-    out, index, latent = _keep(out, index, latent, keep)
+    age = _truncated_normal_by_rejection(rng, age_mean, age_sd, p["age_min"], p["age_max"])
+    sex = (rng.random(stages.alive) < p["p_male"]).astype(np.int8)  # 0 female, 1 male
+    log_creatinine = np.log(p["creatinine_median"]) + p["creatinine_sd_log"] * creatinine
+    egfr = _egfr_from_log_creatinine(log_creatinine, age, sex == 1)
+    stages.add({"age": age, "sex": sex, "egfr_ml_min": egfr})
+    etiology, severity, lvef = stages.carry(etiology, severity, lvef)
 
-    etiology, severity = out["etiology"], latent["severity"]
     arrest_cut = ndtri(1.0 - np.array([p["p_arrest_ami"], p["p_arrest_hf"], p["p_arrest_other"]]))
     arrest = _probit_event(rng, severity, arrest_cut[etiology], p["arrest_severity_loading"])
-    out["cardiac_arrest"] = arrest
-    out["comatose_after_arrest"] = arrest & (rng.random(index.size) < p["p_comatose_given_arrest"])
+    comatose = arrest & (rng.random(stages.alive) < p["p_comatose_given_arrest"])
     mcs_cut = ndtri(1.0 - np.array([p["p_mcs_ami"], p["p_mcs_non_ami"], p["p_mcs_non_ami"]]))
-    out["mcs_at_baseline"] = _probit_event(
-        rng, severity, mcs_cut[etiology], p["mcs_severity_loading"]
+    mcs = _probit_event(rng, severity, mcs_cut[etiology], p["mcs_severity_loading"])
+    stages.add(
+        {"cardiac_arrest": arrest, "comatose_after_arrest": comatose, "mcs_at_baseline": mcs}
     )
-    out, index, latent = _keep(out, index, latent, keep)
+    (lvef,) = stages.carry(lvef)
 
-    out["lvef_pct"] = _truncated_normal(
-        ndtr(latent["lvef"]), p["lvef_mean"], p["lvef_sd"], p["lvef_min"], p["lvef_max"]
+    stages.add(
+        {
+            "lvef_pct": _truncated_normal(
+                ndtr(lvef), p["lvef_mean"], p["lvef_sd"], p["lvef_min"], p["lvef_max"]
+            )
+        }
     )
-    out, index, _ = _keep(out, index, latent, keep)
-    return out, index
+    return stages.survivors()
 
 
-def _keep(
-    out: Patients, index: np.ndarray, latent: dict | None, keep: Keep | None
-) -> tuple[Patients, np.ndarray, dict | None]:
-    mask = None if keep is None else keep(out)
-    if mask is None:
-        return out, index, latent
-    out = {k: v[mask] for k, v in out.items()}
-    latent = None if latent is None else {k: v[mask] for k, v in latent.items()}
-    return out, index[mask], latent
+class _Stages:
+    """The covariates of each screening stage, and the candidates each stage let through.
+
+    A stage's covariates stay at the size they were drawn at; the survivors are
+    gathered once, at the end, through the composed masks: each covariate is copied
+    once, however many stages follow it.
+    """
+
+    def __init__(self, n: int, keep: Keep | None) -> None:
+        self.alive = n
+        self._keep = keep
+        self._drawn: list[Patients] = []
+        self._masks: list[np.ndarray | None] = []
+
+    def add(self, covariates: Patients) -> None:
+        mask = None if self._keep is None else self._keep(covariates)
+        self._drawn.append(covariates)
+        self._masks.append(mask)
+        if mask is not None:
+            self.alive = int(np.count_nonzero(mask))
+
+    def carry(self, *values: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Arrays sized to the last stage's candidates, cut to those it let through."""
+        mask = self._masks[-1]
+        return values if mask is None else tuple(v[mask] for v in values)
+
+    def survivors(self) -> tuple[Patients, np.ndarray]:
+        out: Patients = {}
+        position: np.ndarray | None = None  # survivors' rows in the current stage's arrays
+        for drawn, mask in zip(reversed(self._drawn), reversed(self._masks), strict=True):
+            if mask is not None:
+                rows = np.flatnonzero(mask)
+                position = rows if position is None else rows[position]
+            for name, values in drawn.items():
+                out[name] = values if position is None else values[position]
+        n = len(out["etiology"])
+        index = np.arange(n) if position is None else position
+        return out, index
 
 
 def _phenotype(lactate: np.ndarray, creatinine: np.ndarray, table: ParameterTable) -> np.ndarray:
