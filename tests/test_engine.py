@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from cstrial import engine, simulate
+from cstrial import engine, pool, simulate
 from cstrial.engine import run
 
 TRIALS_COLUMNS = [
@@ -224,7 +224,7 @@ def test_an_infection_harm_eats_into_the_benefit(write_protocol, tmp_path):
 
 def test_a_chunk_is_simulated_in_blocks_with_rows_in_order(write_protocol, tmp_path, monkeypatch):
     # 400 patients a trial, blocks of 1,000 patients: 2 trials a block, chunks of 250 trials
-    monkeypatch.setattr(simulate, "BLOCK_PATIENTS", 1000)
+    monkeypatch.setattr(pool, "BLOCK_PATIENTS", 1000)
     result = run(
         write_protocol({"scenarios": []}), n_sims=300, jobs=1, out=tmp_path / "run", save_patients=5
     )

@@ -72,6 +72,7 @@ class ScenarioPlan:
     look_fractions: tuple[float, ...]  # information fractions the bounds are computed at
     planned_events: int | None  # time-to-event primary: deaths at full information
     look_events: tuple[int, ...]  # time-to-event primary: deaths that trigger each look
+    patient_reuse: int = 1  # trials each pooled virtual patient may serve (simulate.py)
 
     @property
     def n_looks(self) -> int:
@@ -168,6 +169,7 @@ def plan_scenario(scenario: object, seed: int) -> ScenarioPlan:
         look_fractions=tuple(fractions),
         planned_events=planned_events,
         look_events=tuple(look_events) if look_events is not None else (),
+        patient_reuse=protocol.simulation.patient_reuse,
     )
 
 

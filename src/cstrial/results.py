@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from scipy.stats import beta as beta_dist
+from scipy.special import betaincinv
 
 from cstrial.errors import CstrialError
 from cstrial.plan import ScenarioPlan
@@ -434,10 +434,14 @@ def _summary_row(plan: ScenarioPlan, comparison, t: _Tally, n_looks: int) -> dic
 
 
 def clopper_pearson(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Exact binomial confidence interval (Clopper & Pearson 1934)."""
+    """Exact binomial confidence interval (Clopper & Pearson 1934).
+
+    The bounds are Beta quantiles, betaincinv(a, b, q) = scipy.stats.beta.ppf(q, a, b)
+    without importing scipy.stats (about 1 s at start-up).
+    """
     tail = (1 - level) / 2
-    low = 0.0 if successes == 0 else float(beta_dist.ppf(tail, successes, n - successes + 1))
-    high = 1.0 if successes == n else float(beta_dist.ppf(1 - tail, successes + 1, n - successes))
+    low = 0.0 if successes == 0 else float(betaincinv(successes, n - successes + 1, tail))
+    high = 1.0 if successes == n else float(betaincinv(successes + 1, n - successes, 1 - tail))
     return low, high
 
 

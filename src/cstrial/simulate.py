@@ -7,6 +7,7 @@ fixed order, so a chunk's result depends only on (seed, scenario, chunk).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,7 @@ from cstrial.disease import MODEL_HORIZON_DAYS, linear_predictor
 from cstrial.disease.course import simulate_course
 from cstrial.endpoints import TrialCourse, analyse, outcome_at
 from cstrial.plan import Comparison, ScenarioPlan
+from cstrial.pool import PoolView, trial_blocks
 from cstrial.population import enroll
 from cstrial.protocol.covariates import COVARIATES
 from cstrial.randomisation import permuted_blocks
@@ -46,14 +48,27 @@ def chunk_generator(seed: int, scenario: int, chunk: int) -> np.random.Generator
     )
 
 
-def simulate_trials(plan: ScenarioPlan, rng: np.random.Generator, replicates: int) -> TrialCourse:
-    """Enrol, randomise and simulate the course of every patient of `replicates` trials."""
+def simulate_trials(
+    plan: ScenarioPlan,
+    rng: np.random.Generator,
+    replicates: int,
+    patients: Mapping[str, np.ndarray] | None = None,
+    eta: np.ndarray | None = None,
+) -> TrialCourse:
+    """Randomise and simulate the course of every patient of `replicates` trials.
+
+    `patients` are the trials' enrolled patients, trial after trial, each in
+    enrolment order, and `eta` their shifted linear predictor; without them the
+    patients are enrolled here from fresh candidates.
+    """
     n = plan.sample_size
     size = replicates * n
-    patients, _ = enroll(rng, size, plan.criteria, plan.eligible_fraction)
+    if patients is None:
+        patients, _ = enroll(rng, size, plan.criteria, plan.eligible_fraction)
+    if eta is None:
+        eta = linear_predictor(patients) + plan.baseline_shift
     arms = permuted_blocks(rng, replicates, n, plan.allocation).reshape(-1)
 
-    eta = linear_predictor(patients) + plan.baseline_shift
     h30 = np.exp(eta)
     if not plan.needs_course:
         eta = None  # only the disease course needs it: 8 bytes a patient less at the peak
@@ -94,17 +109,14 @@ def simulate_trials(plan: ScenarioPlan, rng: np.random.Generator, replicates: in
         death_day=death_day.reshape(replicates, n),
         dropout_day=dropout_day.reshape(replicates, n),
         enrolment_months=plan.enrolment_months,
-        patients={k: v.reshape(replicates, n) for k, v in patients.items()},
+        patients=patients.reshaped((replicates, n))
+        if isinstance(patients, PoolView)
+        else {k: v.reshape(replicates, n) for k, v in patients.items()},
         course=course,
         excess_infection_day=None
         if infection_day is None
         else infection_day.reshape(replicates, n),
     )
-
-
-# Patients simulated at once inside a chunk: bounds a worker's memory (about 150 bytes
-# per patient) whatever the chunk size. Part of the random stream's definition.
-BLOCK_PATIENTS = 1 << 19
 
 
 def simulate_chunk(
@@ -118,17 +130,15 @@ def simulate_chunk(
     """Simulate and analyse `replicates` trials of one scenario (sims first_sim, first_sim+1, ...).
 
     The chunk's trials are simulated in blocks of at most `BLOCK_PATIENTS` patients,
-    one after another from the chunk's generator; rows come out comparison by
-    comparison, each in replicate order.
+    one after another from the chunk's generator (see `cstrial.pool.trial_blocks`); rows come
+    out comparison by comparison, each in replicate order.
     """
     rng = chunk_generator(plan.seed, plan.index, chunk)
-    block = max(1, BLOCK_PATIENTS // plan.sample_size)
     tables: dict[str, list[pa.Table]] = {c.label: [] for c in plan.comparisons}
     tallies: dict[str, np.ndarray] = {c.label: np.zeros(4, np.int64) for c in plan.comparisons}
     saved = []
-    for start in range(0, replicates, block):
-        size = min(block, replicates - start)
-        trial = simulate_trials(plan, rng, size)
+    for start, size, patients, eta in trial_blocks(plan, rng, replicates):
+        trial = simulate_trials(plan, rng, size, patients, eta)
         look_months = _look_months(plan, trial)
         # what each look sees: the same for every comparison of the trial
         outcomes = [outcome_at(plan.primary, trial, months) for months in look_months.T]

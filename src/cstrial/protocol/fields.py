@@ -60,14 +60,20 @@ def number(
     return BeforeValidator(check)
 
 
-def whole(*, ge: int, note: str = "") -> BeforeValidator:
-    """Check for a whole number ≥ `ge`: 2.0 is read as 2, but 1.5, true and '2' are errors."""
-    wanted = f"a whole number ≥ {ge}" + (f" ({note})" if note else "")
+def whole(*, ge: int, le: int | None = None, note: str = "") -> BeforeValidator:
+    """Check for a whole number in [`ge`, `le`]: 2.0 is read as 2, but 1.5, true and '2' are errors."""
+    wanted = f"a whole number ≥ {ge}" if le is None else f"a whole number from {ge} to {le}"
+    wanted += f" ({note})" if note else ""
 
     def check(value: Any) -> int:
         if _is_number(value) and not math.isfinite(value):
             raise problem(f"must be a finite number{found(value)}")
-        if not _is_number(value) or value != int(value) or value < ge:
+        if (
+            not _is_number(value)
+            or value != int(value)
+            or value < ge
+            or (le is not None and value > le)
+        ):
             raise problem(f"must be {wanted}{found(value)}")
         return int(value)
 

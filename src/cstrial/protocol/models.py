@@ -78,6 +78,7 @@ COURSE_LIMIT_DAYS = 30.0  # organ support and hospital stay are simulated to day
 
 SPENDING_FUNCTIONS: tuple[str, ...] = get_args(SpendingFunctionName)
 MAX_LOOKS = 20
+MAX_PATIENT_REUSE = 64  # beyond this the pool's Monte Carlo design effect is not negligible
 HORIZON_LIMIT_DAYS = 180.0  # the disease model simulates the first 180 days
 
 # Named in DESIGN.md but not built in this version: told "not available", not "unknown".
@@ -107,6 +108,7 @@ Allocation = Annotated[int, whole(ge=1)]
 SampleSize = Annotated[int, whole(ge=2, note="total over all arms, at least 2 per arm")]
 Count = Annotated[int, whole(ge=1)]
 CountOrZero = Annotated[int, whole(ge=0)]
+Reuse = Annotated[int, whole(ge=1, le=MAX_PATIENT_REUSE, note="trials per virtual patient")]
 
 
 class Population(Schema):
@@ -334,6 +336,8 @@ class Simulation(Schema):
     seed: CountOrZero = 20261121
     chunk_size: Count = 1000  # part of the protocol so results never depend on workers
     save_patients: CountOrZero = 0
+    # each enrolled virtual patient serves up to this many trials (docs/scale.md)
+    patient_reuse: Reuse = 1
 
 
 def _not_base(name: str) -> str:
