@@ -15,6 +15,7 @@ import numpy as np
 from cstrial.accrual import DAYS_PER_MONTH, enrolment_months
 from cstrial.design import group_sequential_boundaries
 from cstrial.disease import MODEL_HORIZON_DAYS, baseline_shift, linear_predictor
+from cstrial.pool import design_effect
 from cstrial.population import Criteria, eligible, sample_population
 from cstrial.population.eligibility import check_eligibility
 from cstrial.population.sample import Patients
@@ -40,6 +41,7 @@ class Comparison:
     true_effect: float
     control_risk: float
     treatment_risk: float
+    design_effect: float = 1.0  # Monte Carlo variance inflation from patient reuse (pool.py)
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,11 @@ def plan_scenario(scenario: object, seed: int) -> ScenarioPlan:
         look_events = _look_counts(design.looks, planned_events)
         fractions = [d / planned_events for d in look_events]
     bounds = _boundaries(design, fractions, alpha)
+    reuse = protocol.simulation.patient_reuse
+    shares = {
+        i: arm.allocation / sum(a.allocation for a in protocol.arms)
+        for i, arm in enumerate(protocol.arms)
+    }
     comparisons = []
     for i in active:
         arm = protocol.arms[i]
@@ -133,6 +140,15 @@ def plan_scenario(scenario: object, seed: int) -> ScenarioPlan:
                 else reference_effect(endpoint, arm.effect, reference, eta + shift),
                 control_risk=control_risk,
                 treatment_risk=risk,
+                design_effect=1.0
+                if reuse == 1
+                else design_effect(
+                    reuse,
+                    patient_risk(protocol.arms[control_index].effect, h30, reference, endpoint),
+                    patient_risk(arm.effect, h30, reference, endpoint),
+                    shares[control_index],
+                    shares[i],
+                ),
             )
         )
     # The control arm is arm 0 of the simulation; others keep protocol order.
@@ -171,6 +187,17 @@ def plan_scenario(scenario: object, seed: int) -> ScenarioPlan:
         look_events=tuple(look_events) if look_events is not None else (),
         patient_reuse=protocol.simulation.patient_reuse,
     )
+
+
+def patient_risk(
+    effect: object | None, h30: np.ndarray, reference: Patients, endpoint: object
+) -> np.ndarray:
+    """Each reference patient's risk of death by the endpoint's horizon under an arm.
+
+    Infection harms are left out: their timing has no closed form per patient.
+    """
+    horizon = float(endpoint.horizon_days)  # type: ignore[attr-defined]
+    return hazard_course(effect, h30, reference["il6_pg_ml"], horizon).risk(horizon)
 
 
 def arm_risk(effect: object | None, h30: np.ndarray, il6: np.ndarray, horizon_days: float) -> float:

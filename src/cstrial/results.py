@@ -394,18 +394,23 @@ class SummaryAccumulator:
 
 def _summary_row(plan: ScenarioPlan, comparison, t: _Tally, n_looks: int) -> dict:
     power = t.reject.sum() / t.n
-    low, high = clopper_pearson(int(t.reject.sum()), t.n)
+    # with patient reuse, trials are worth n / design_effect independent ones (Kish 1965)
+    deff = comparison.design_effect
+    n_effective = t.n / deff
+    low, high = clopper_pearson(int(t.reject.sum()) / deff, n_effective)
     mean_estimate = t.sum_estimate / t.n_estimate if t.n_estimate else float("nan")
     row = {
         "scenario": plan.name,
         "comparison": comparison.label,
         "n_sims": t.n,
         "power": power,
-        "power_se": float(np.sqrt(power * (1 - power) / t.n)),
+        "power_se": float(np.sqrt(power * (1 - power) / n_effective)),
         "power_ci_low": low,
         "power_ci_high": high,
         "alpha": comparison.alpha,
         "sample_size": plan.sample_size,
+        "patient_reuse": plan.patient_reuse,
+        "design_effect": comparison.design_effect,
     }
     for k in range(n_looks):
         row[f"reject_look_{k + 1}"] = t.reject[k] / t.n
@@ -433,9 +438,10 @@ def _summary_row(plan: ScenarioPlan, comparison, t: _Tally, n_looks: int) -> dic
     return row
 
 
-def clopper_pearson(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
+def clopper_pearson(successes: float, n: float, level: float = 0.95) -> tuple[float, float]:
     """Exact binomial confidence interval (Clopper & Pearson 1934).
 
+    Non-integer counts are effective ones (successes and trials over a design effect).
     The bounds are Beta quantiles, betaincinv(a, b, q) = scipy.stats.beta.ppf(q, a, b)
     without importing scipy.stats (about 1 s at start-up).
     """

@@ -441,6 +441,7 @@ class Protocol(Schema):
         found = _arm_problems(arms)
         found += _duplicate_names([(("arms", i), arm) for i, arm in enumerate(arms)], "arm")
         found += _sample_size_problems(data.get("design"), len(arms))
+        found += _reuse_problems(data.get("simulation"), data.get("endpoints"))
         scenarios = data.get("scenarios")
         if isinstance(scenarios, list):
             named = [(("scenarios", i), item) for i, item in enumerate(scenarios)]
@@ -557,6 +558,27 @@ def _grid_name_clashes(grid: Any, scenarios: list[Any]) -> Found:
         )
         for i, item in enumerate(scenarios)
         if isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"] in names
+    ]
+
+
+REUSABLE_ENDPOINTS = ("binary", "time-to-event")
+
+
+def _reuse_problems(simulation: Any, endpoints: Any) -> Found:
+    """Patient reuse only where cstrial bounds its design effect: binary and time-to-event."""
+    reuse = simulation.get("patient_reuse") if isinstance(simulation, dict) else None
+    primary = endpoints.get("primary") if isinstance(endpoints, dict) else None
+    kind = primary.get("type") if isinstance(primary, dict) else None
+    if not isinstance(reuse, int) or isinstance(reuse, bool) or reuse <= 1:
+        return []
+    if kind is None or kind in REUSABLE_ENDPOINTS:
+        return []
+    return [
+        (
+            ("simulation", "patient_reuse"),
+            f"must be 1 with a {kind!r} primary endpoint, found {reuse}: cstrial bounds the "
+            "Monte Carlo cost of reusing patients only for binary and time-to-event primaries",
+        )
     ]
 
 
