@@ -55,6 +55,7 @@ HERE = Path(__file__).parent
 SAMPLE_SIZE = 600
 N_SIMS = 10_000
 SEED = 20261121
+REUSE = (1, 16)  # simulation.patient_reuse: fresh patients, and each patient in 16 trials
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,9 @@ ENDPOINTS = {
 ACCRUAL_PER_MONTH = 25
 
 
-def protocol(design: Design, sample_size: int, n_sims: int, chunk_size: int) -> dict:
+def protocol(
+    design: Design, sample_size: int, n_sims: int, chunk_size: int, reuse: int = 1
+) -> dict:
     """The benchmark protocol: the README's tocilizumab trial, binary 30-day death."""
     return {
         "name": "benchmark-" + design.name.replace(" ", "-"),
@@ -122,7 +125,12 @@ def protocol(design: Design, sample_size: int, n_sims: int, chunk_size: int) -> 
             "efficacy": {"spending": design.efficacy},
             "accrual": {"patients_per_month": ACCRUAL_PER_MONTH},
         },
-        "simulation": {"n_sims": n_sims, "seed": SEED, "chunk_size": chunk_size},
+        "simulation": {
+            "n_sims": n_sims,
+            "seed": SEED,
+            "chunk_size": chunk_size,
+            "patient_reuse": reuse,
+        },
     }
 
 
@@ -150,6 +158,7 @@ print(json.dumps({
     "engine_seconds": engine_seconds,
     "run_wall_seconds": result.manifest["wall_time_seconds"],
     "power": float(row["power"]),
+    "design_effect": float(row["design_effect"]),
     "control_rate": float(row["true_control_rate"]),
     "treatment_rate": float(row["true_treatment_rate"]),
     "look_patients": result.manifest["scenarios"][0]["look_patients"],
@@ -317,6 +326,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="worker processes")
     parser.add_argument("--no-rpact", action="store_true", help="skip rpact even if installed")
     parser.add_argument("--out", type=Path, help="JSON results (default benchmarks/results.json)")
+    parser.add_argument(
+        "--reuse",
+        default=",".join(map(str, REUSE)),
+        help="simulation.patient_reuse values to run each design at, comma-separated "
+        f"(default {','.join(map(str, REUSE))})",
+    )
     args = parser.parse_args(argv)
 
     n_sims = args.n_sims or (60 if args.smoke else N_SIMS)
@@ -325,16 +340,24 @@ def main(argv: list[str] | None = None) -> int:
     draws_per_second = normal_draw_rate(10**6 if args.smoke else 10**7)
     use_rpact = not args.no_rpact and rpact_available()
 
+    reuses = [int(r) for r in args.reuse.split(",")]
     rows = []
+    rpact_times: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="cstrial-bench-") as tmp:
-        for design in DESIGNS:
-            row: dict = {"design": design.name, "sample_size": SAMPLE_SIZE, "n_sims": n_sims}
+        for design, reuse in ((d, r) for d in DESIGNS for r in reuses):
+            row: dict = {
+                "design": design.name,
+                "patient_reuse": reuse,
+                "sample_size": SAMPLE_SIZE,
+                "n_sims": n_sims,
+            }
             if not design.available:
                 row["status"] = design.reason
                 rows.append(row)
                 continue
-            path = Path(tmp) / f"{design.name.replace(' ', '-')}.yaml"
-            path.write_text(yaml.safe_dump(protocol(design, SAMPLE_SIZE, n_sims, chunk_size)))
+            path = Path(tmp) / f"{design.name.replace(' ', '-')}-reuse-{reuse}.yaml"
+            spec = protocol(design, SAMPLE_SIZE, n_sims, chunk_size, reuse)
+            path.write_text(yaml.safe_dump(spec))
             result = time_cstrial(path, n_sims, args.jobs, Path(tmp) / "out" / path.stem)
             patients_per_second = n_sims * SAMPLE_SIZE / result["wall_seconds"]
             row.update(
@@ -354,14 +377,17 @@ def main(argv: list[str] | None = None) -> int:
                 else round(result["tree_peak_mib"], 1),
                 main_peak_mib=round(result["main_peak_mib"], 1),
                 power=result["power"],
+                design_effect=round(result["design_effect"], 4),
                 control_rate=result["control_rate"],
                 treatment_rate=result["treatment_rate"],
             )
             if use_rpact:
                 looks = result["look_events"] or result["look_patients"]
-                rpact = time_rpact(
-                    design, result["control_rate"], result["treatment_rate"], looks, n_sims
-                )
+                if design.name not in rpact_times:  # the same rpact run serves every reuse
+                    rpact_times[design.name] = time_rpact(
+                        design, result["control_rate"], result["treatment_rate"], looks, n_sims
+                    )
+                rpact = rpact_times[design.name]
                 row["rpact"] = rpact
                 if "wall_seconds" in rpact:
                     row["cstrial_over_rpact_time"] = round(
@@ -394,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _table(rows: list[dict], draws_per_second: float, use_rpact: bool, skipped: bool) -> str:
     header = (
-        f"{'design':<22} {'N':>5} {'n_sims':>8} {'wall s':>8} {'patients/s':>12} "
+        f"{'design':<22} {'reuse':>5} {'N':>5} {'n_sims':>8} {'wall s':>8} {'patients/s':>12} "
         f"{'/raw normal':>11} {'peak MiB':>9} {'main MiB':>9} {'power':>6} {'rpact s':>8} {'x rpact':>8}"
     )
     lines = [header, "-" * len(header)]
@@ -410,7 +436,7 @@ def _table(rows: list[dict], draws_per_second: float, use_rpact: bool, skipped: 
         )
         ratio = f"{row['cstrial_over_rpact_time']:.2f}" if "cstrial_over_rpact_time" in row else "-"
         lines.append(
-            f"{row['design']:<22} {row['sample_size']:>5} {row['n_sims']:>8} {row['wall_seconds']:>8.2f} "
+            f"{row['design']:<22} {row['patient_reuse']:>5} {row['sample_size']:>5} {row['n_sims']:>8} {row['wall_seconds']:>8.2f} "
             f"{row['patients_per_second']:>12,} {row['ratio_to_raw_normal_rate']:>11.2%} "
             f"{_mib(row['peak_memory_mib']):>9} {row['main_peak_mib']:>9.0f} {row['power']:>6.3f} "
             f"{rpact_s:>8} {ratio:>8}"

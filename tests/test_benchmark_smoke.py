@@ -22,14 +22,19 @@ def test_the_benchmark_smoke_run_writes_its_table_and_json(tmp_path, capsys):
 
     report = json.loads(out.read_text())
     assert report["smoke"] is True
-    by_name = {row["design"]: row for row in report["designs"]}
-    for name in ("binary fixed", "binary 3-look", "time-to-event 3-look"):
-        row = by_name[name]
+    by_name = {(row["design"], row["patient_reuse"]): row for row in report["designs"]}
+    for key in (
+        (name, reuse)
+        for name in ("binary fixed", "binary 3-look", "time-to-event 3-look")
+        for reuse in benchmark.REUSE
+    ):
+        row = by_name[key]
         assert row["status"] == "ok"
         assert row["wall_seconds"] > 0 and row["patients_per_second"] > 0
         assert 0 < row["ratio_to_raw_normal_rate"] < 1
         assert row["main_peak_mib"] > 0
         assert 0 <= row["power"] <= 1
+        assert row["design_effect"] >= 1.0
 
 
 def test_the_benchmark_protocols_are_valid():
