@@ -6,9 +6,10 @@ proportion (or a stated band for medians).
 
 import numpy as np
 import pytest
+from scipy.special import ndtr
 
 from cstrial.population import sample_population
-from cstrial.population.sample import egfr_ckd_epi_2021
+from cstrial.population.sample import _phenotype_cuts, bivariate_normal_cdf, egfr_ckd_epi_2021
 
 N = 400_000
 
@@ -99,3 +100,27 @@ def test_same_generator_state_gives_same_patients():
     b = sample_population(np.random.default_rng(5), 1000)
     for name in a:
         np.testing.assert_array_equal(a[name], b[name])
+
+
+def test_bivariate_normal_cdf_matches_scipy():
+    """Owen's T form of the bivariate normal CDF (Owen 1956) against scipy.stats, incl. axes."""
+    from scipy.stats import multivariate_normal
+
+    rng = np.random.default_rng(3)
+    points = [(0.0, 1.0), (1.0, 0.0), (0.0, -1.0), (-1.0, 0.0), (0.0, 0.0)]
+    points += [tuple(2 * rng.standard_normal(2)) for _ in range(200)]
+    for h, k in points:
+        for rho in (-0.9, -0.3, 0.0, 0.25, 0.8):
+            law = multivariate_normal(mean=[0, 0], cov=[[1, rho], [rho, 1]])
+            assert bivariate_normal_cdf(h, k, rho) == pytest.approx(law.cdf([h, k]), abs=1e-12)
+
+
+def test_phenotype_cuts_give_the_phenotype_shares():
+    """The cardiorenal cut solves P(lactate <= a, creatinine > c) = p_renal exactly."""
+    from scipy.stats import multivariate_normal
+
+    for p_metabolic, p_renal, rho in ((0.3, 0.3, 0.25), (0.1, 0.5, -0.4), (0.45, 0.05, 0.7)):
+        a, c = _phenotype_cuts(p_metabolic, p_renal, rho)
+        law = multivariate_normal(mean=[0, 0], cov=[[1, rho], [rho, 1]])
+        assert 1 - ndtr(a) == pytest.approx(p_metabolic, abs=1e-12)
+        assert ndtr(a) - law.cdf([a, c]) == pytest.approx(p_renal, abs=1e-10)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtr, ndtri, owens_t
 
 from cstrial.parameters import ParameterTable
 from cstrial.population.parameters import LATENT, POPULATION, latent_correlation
@@ -168,18 +168,37 @@ def _phenotype(lactate: np.ndarray, creatinine: np.ndarray, table: ParameterTabl
 
 @lru_cache(maxsize=8)
 def _phenotype_cuts(p_metabolic: float, p_renal: float, rho: float) -> tuple[float, float]:
-    # imported here: scipy.stats and scipy.optimize cost each worker ~0.5 s to import
-    from scipy.optimize import brentq
-    from scipy.stats import multivariate_normal
-
+    # Newton on P(lactate <= a, creatinine > c) = p_renal, with the bivariate normal CDF
+    # from Owen's T (Owen 1956) and its exact derivative: scipy.stats and scipy.optimize
+    # would cost every worker about 1 s to import for two numbers.
     lactate_cut = float(ndtri(1.0 - p_metabolic))
-    law = multivariate_normal(mean=[0.0, 0.0], cov=[[1.0, rho], [rho, 1.0]])
+    root = np.sqrt(1.0 - rho * rho)
+    cut = float(ndtri(1.0 - p_renal / ndtr(lactate_cut)))  # the answer when rho = 0
+    for _ in range(50):
+        share = ndtr(lactate_cut) - bivariate_normal_cdf(lactate_cut, cut, rho)
+        slope = -float(np.exp(-0.5 * cut * cut) / np.sqrt(2 * np.pi))
+        slope *= float(ndtr((lactate_cut - rho * cut) / root))
+        step = (share - p_renal) / slope
+        cut -= step
+        if abs(step) < 1e-13:
+            break
+    return lactate_cut, float(cut)
 
-    def renal_share(cut: float) -> float:
-        # P(lactate <= lactate_cut, creatinine > cut)
-        return float(ndtr(lactate_cut) - law.cdf([lactate_cut, cut])) - p_renal
 
-    return lactate_cut, float(brentq(renal_share, -8.0, 8.0, xtol=1e-10))
+def bivariate_normal_cdf(h: float, k: float, rho: float) -> float:
+    """P(X <= h, Y <= k) for standard normals with correlation |rho| < 1 (Owen 1956, eq. 3.1)."""
+    if h == 0.0 and k == 0.0:
+        return 0.25 + float(np.arcsin(rho)) / (2 * np.pi)
+    root = np.sqrt(1.0 - rho * rho)
+    t_h = owens_t(h, (k - rho * h) / (h * root)) if h != 0.0 else _owens_t_at_zero(k, rho)
+    t_k = owens_t(k, (h - rho * k) / (k * root)) if k != 0.0 else _owens_t_at_zero(h, rho)
+    beta = 0.0 if h * k > 0 or (h * k == 0 and h + k >= 0) else 0.5
+    return float(0.5 * (ndtr(h) + ndtr(k)) - t_h - t_k - beta)
+
+
+def _owens_t_at_zero(other: float, rho: float) -> float:
+    # T(0, a) = arctan(a) / (2 pi), with a -> +-inf as the coordinate goes to 0
+    return 0.25 if other > 0 else -0.25
 
 
 def egfr_ckd_epi_2021(
