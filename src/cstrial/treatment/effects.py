@@ -78,19 +78,25 @@ class HazardCourse:
 
     def death_time(self, exposure: np.ndarray, horizon_days: float) -> np.ndarray:
         """Day of death for unit-exponential draws `exposure` (inf if alive at the horizon)."""
-        target = exposure / self.h30  # the value the multiplied baseline shape must reach
-        g = timing_fraction(self.edges)
-        days = np.full(self.h30.shape, np.inf)
-        reached = np.zeros(self.h30.shape)
-        for k in range(len(self.edges) - 1):
-            step = self._multiplier(k) * (g[k + 1] - g[k])
-            here = np.isinf(days) & (reached + step >= target)
-            if np.any(here):
-                m = self._multiplier(k)
-                m = m[here] if np.ndim(m) else m
-                days[here] = inverse_timing(g[k] + (target[here] - reached[here]) / m)
-            reached = reached + step
+        days = inverse_timing(self.death_fraction(exposure / self.h30))
         return np.where(days <= horizon_days, days, np.inf)
+
+    def death_fraction(self, target: np.ndarray) -> np.ndarray:
+        """G at the day of death, given target = exposure / H30 (inf: alive at the model horizon).
+
+        Whole-array arithmetic, no masks: the piece in which the multiplied baseline
+        shape reaches `target` is found piece by piece, and G is interpolated there.
+        """
+        g = timing_fraction(self.edges)
+        y = np.full(np.shape(target), np.inf)
+        reached: np.ndarray | float = 0.0
+        for k in range(len(self.edges) - 1):
+            m = self._multiplier(k)
+            step = m * (g[k + 1] - g[k])
+            here = np.isinf(y) & (reached + step >= target)
+            y = np.where(here, g[k] + (target - reached) / m, y)
+            reached = reached + step
+        return y
 
     def cumulative_hazard_at(self, days: np.ndarray) -> np.ndarray:
         """H_arm at a day of each patient's own (`days` shaped like `h30`)."""
