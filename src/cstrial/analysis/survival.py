@@ -67,7 +67,7 @@ def _check_inputs(
 
 
 def _sort_rows(
-    time: np.ndarray, include: np.ndarray, strata: np.ndarray | None = None
+    time: np.ndarray, include: np.ndarray, strata: np.ndarray | None = None, stable: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The descending-time order of each row, and the masks of tie-group and stratum ends.
 
@@ -75,11 +75,12 @@ def _sort_rows(
     row by stratum, then from the longest time down; ``group_end`` (True at the last
     position of each run of equal times within a stratum) and ``block_end`` (True at the
     last position of each stratum). Excluded patients are moved to time +inf: they sort
-    first, share a tie group and carry no weight.
+    first, share a tie group and carry no weight. `stable=False` may order each tie group
+    differently (about 5x faster): enough where only integer sums over whole groups are used.
     """
     key = np.where(include, time, np.inf)
     if strata is None:
-        order = np.argsort(key, axis=1, kind="stable")[:, ::-1]
+        order = np.argsort(key, axis=1, kind="stable" if stable else None)[:, ::-1]
     else:
         order = np.lexsort((-key, np.asarray(strata)), axis=1)
     sorted_time = np.take_along_axis(key, order, axis=1)
@@ -116,15 +117,19 @@ def _logrank_sums(
     strata: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """O_t − E_t and the hypergeometric variance V, summed over event times (and strata)."""
-    order, group_end, block_end = _sort_rows(time, include, strata)
+    # only integer counts, summed over whole tie groups: the order within a group is free
+    order, group_end, block_end = _sort_rows(time, include, strata, stable=False)
+    # one gather of a packed code instead of four of booleans
+    code = include.astype(np.int8) | (treated << 1).astype(np.int8) | (event << 2).astype(np.int8)
+    code = np.take_along_axis(code & (include * np.int8(7)), order, axis=1)
 
-    def sorted_cumsum(x: np.ndarray) -> np.ndarray:
-        return np.cumsum(np.take_along_axis(x, order, axis=1), axis=1, dtype=np.int64)
+    def sorted_cumsum(bits: int) -> np.ndarray:
+        return np.cumsum((code & bits) == bits, axis=1, dtype=np.int64)
 
-    at_risk = sorted_cumsum(include)
-    at_risk_t = sorted_cumsum(include & treated)
-    events = sorted_cumsum(include & event)
-    events_t = sorted_cumsum(include & event & treated)
+    at_risk = sorted_cumsum(1)
+    at_risk_t = sorted_cumsum(1 | 2)
+    events = sorted_cumsum(1 | 4)
+    events_t = sorted_cumsum(1 | 2 | 4)
     # Counts are exact integers: the risk set of a group is its stratum's prefix up to the
     # group's end; its events are those since the previous group's end.
     if strata is not None:
