@@ -83,15 +83,23 @@ def _sort_rows(
         order = np.argsort(key, axis=1, kind="stable" if stable else None)[:, ::-1]
     else:
         order = np.lexsort((-key, np.asarray(strata)), axis=1)
-    sorted_time = np.take_along_axis(key, order, axis=1)
+    order = np.ascontiguousarray(order)
+    sorted_time = _gather(key, order)
     block_end = np.zeros(key.shape, bool)
     block_end[:, -1] = True
     if strata is not None:
-        sorted_strata = np.take_along_axis(np.asarray(strata), order, axis=1)
+        sorted_strata = _gather(np.asarray(strata), order)
         block_end[:, :-1] = sorted_strata[:, 1:] != sorted_strata[:, :-1]
     group_end = block_end.copy()
     group_end[:, :-1] |= sorted_time[:, 1:] != sorted_time[:, :-1]
     return order, group_end, block_end
+
+
+def _gather(x: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """np.take_along_axis(x, order, axis=1) for (R, n) arrays, as one flat take (~3x faster)."""
+    rows, n = order.shape
+    flat = order + (np.arange(rows, dtype=order.dtype) * n)[:, None]
+    return np.ascontiguousarray(x).ravel()[flat]
 
 
 def _at_previous_end(cumulative: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -121,10 +129,11 @@ def _logrank_sums(
     order, group_end, block_end = _sort_rows(time, include, strata, stable=False)
     # one gather of a packed code instead of four of booleans
     code = include.astype(np.int8) | (treated << 1).astype(np.int8) | (event << 2).astype(np.int8)
-    code = np.take_along_axis(code & (include * np.int8(7)), order, axis=1)
+    code = _gather(code & (include * np.int8(7)), order)
 
     def sorted_cumsum(bits: int) -> np.ndarray:
-        return np.cumsum((code & bits) == bits, axis=1, dtype=np.int64)
+        # int32 is exact for any trial (a row holds one trial's patients) and twice as fast
+        return np.cumsum((code & bits) == bits, axis=1, dtype=np.int32)
 
     at_risk = sorted_cumsum(1)
     at_risk_t = sorted_cumsum(1 | 2)
