@@ -10,6 +10,7 @@ the variance inflation; results do not depend on the number of workers.
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
@@ -213,3 +214,20 @@ def test_scenarios_cannot_reuse_patients_for_other_endpoints(write_protocol):
 
 def _il6_effect() -> dict:
     return {"model": "il6-mediated", "blockade": 0.7, "delay_hours": 6}
+
+
+def test_run_report_and_manifest_say_patients_were_reused(write_protocol, tmp_path):
+    from typer.testing import CliRunner
+
+    from cstrial.cli import app
+
+    protocol = write_protocol({"simulation.patient_reuse": 4, "scenarios": []})
+    out = tmp_path / "run"
+    done = CliRunner().invoke(app, ["run", str(protocol), "--n-sims", "100", "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    assert "served up to 4 trials" in done.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["patient_reuse"] == 4
+    done = CliRunner().invoke(app, ["report", str(out)])
+    assert done.exit_code == 0, done.output
+    assert "each patient in up to 4 trials" in (out / "report.html").read_text()

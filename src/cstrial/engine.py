@@ -415,6 +415,7 @@ def _manifest(
         "n_sims": n_sims,
         "scenario": scenario,
         "chunk_size": protocol.simulation.chunk_size,
+        "patient_reuse": protocol.simulation.patient_reuse,
         "save_patients": save_patients,
         "scenarios": [
             {
