@@ -421,7 +421,8 @@ def main(argv: list[str] | None = None) -> int:
 def _table(rows: list[dict], draws_per_second: float, use_rpact: bool, skipped: bool) -> str:
     header = (
         f"{'design':<22} {'reuse':>5} {'N':>5} {'n_sims':>8} {'wall s':>8} {'patients/s':>12} "
-        f"{'/raw normal':>11} {'peak MiB':>9} {'main MiB':>9} {'power':>6} {'rpact s':>8} {'x rpact':>8}"
+        f"{'/raw normal':>11} {'peak MiB':>9} {'main MiB':>9} {'power':>6} {'deff':>6} {'rpact s':>8} "
+        f"{'x rpact':>8}"
     )
     lines = [header, "-" * len(header)]
     for row in rows:
@@ -439,12 +440,17 @@ def _table(rows: list[dict], draws_per_second: float, use_rpact: bool, skipped: 
             f"{row['design']:<22} {row['patient_reuse']:>5} {row['sample_size']:>5} {row['n_sims']:>8} {row['wall_seconds']:>8.2f} "
             f"{row['patients_per_second']:>12,} {row['ratio_to_raw_normal_rate']:>11.2%} "
             f"{_mib(row['peak_memory_mib']):>9} {row['main_peak_mib']:>9.0f} {row['power']:>6.3f} "
+            f"{row['design_effect']:>6.3f} "
             f"{rpact_s:>8} {ratio:>8}"
         )
     lines.append("")
     lines.append(
         f"raw normal draws: {draws_per_second:,.0f}/s (Generator(PCG64).standard_normal, one core); "
         f"jobs = {rows[0].get('jobs', '-')}"
+    )
+    lines.append(
+        "deff: the design effect of patient reuse on the power's Monte Carlo variance (1 for "
+        "fresh patients): a run with deff d is worth n_sims / d fresh-patient trials"
     )
     lines.append(
         "peak MiB: largest total PSS of main process + workers (/proc, every 50 ms); "
