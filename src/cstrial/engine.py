@@ -46,7 +46,7 @@ from cstrial.results import (
     write_json_atomic,
     write_table_atomic,
 )
-from cstrial.simulate import ChunkResult, simulate_chunk
+from cstrial.simulate import ChunkResult, simulate_chunk, warm_up
 from cstrial.treatment import TREATMENT
 
 Progress = Callable[[int, int], None]
@@ -108,7 +108,9 @@ def run(
     scenarios = _select(expand_scenarios(protocol), scenario)
     chunk_size = sim.chunk_size
     _check_chunk_memory(scenarios, min(chunk_size, n_sims))
-    plans = [plan_scenario(s, seed) for s in scenarios]
+    n_tasks = len(scenarios) * -(-n_sims // chunk_size)
+    with _workers_starting(jobs, backend, n_tasks):
+        plans = [plan_scenario(s, seed) for s in scenarios]
     n_looks = max(p.n_looks for p in plans)
     tasks = [
         (plan, c, c * chunk_size, min(chunk_size, n_sims - c * chunk_size))
@@ -310,6 +312,29 @@ def _execute(
         return
     parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1)
     yield from parallel(calls)
+
+
+@contextlib.contextmanager
+def _workers_starting(jobs: int | None, backend: str, n_tasks: int) -> Iterator[None]:
+    """Start the local workers (and their imports) while the main process plans.
+
+    joblib dispatches a generator's tasks in the background at once, and the next
+    Parallel with the same settings reuses the same workers: the ~1 s a worker
+    takes to start overlaps planning instead of following it. Results are unaffected.
+    """
+    n_jobs = jobs if jobs is not None else -1
+    if backend != "loky" or n_jobs == 1 or n_tasks <= 1:
+        yield
+        return
+    workers = joblib.cpu_count() if n_jobs < 0 else n_jobs
+    warming = joblib.Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1)(
+        joblib.delayed(warm_up)() for _ in range(min(workers, n_tasks))
+    )
+    try:
+        yield
+    finally:
+        for _ in warming:  # wait for them (and let an error in planning surface first)
+            pass
 
 
 @contextlib.contextmanager

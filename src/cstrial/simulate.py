@@ -7,6 +7,7 @@ fixed order, so a chunk's result depends only on (seed, scenario, chunk).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -40,6 +41,11 @@ class ChunkResult:
     trials: pa.Table
     tallies: dict[str, np.ndarray]  # per comparison label: enrolled/deaths by arm
     patients: pa.Table | None
+
+
+def warm_up() -> int:
+    """Nothing: sent to each new worker so it imports this module before the first chunk."""
+    return os.getpid()
 
 
 def chunk_generator(seed: int, scenario: int, chunk: int) -> np.random.Generator:
