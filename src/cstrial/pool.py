@@ -14,11 +14,15 @@ patients, which inflates the Monte Carlo variance by `design_effect` (docs/scale
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cstrial.disease import linear_predictor
 from cstrial.population import Patients, enroll
+
+if TYPE_CHECKING:  # plan.py imports this module
+    from cstrial.plan import ScenarioPlan
 
 # Patients simulated at once inside a chunk: bounds a worker's memory (about 150 bytes
 # per patient) whatever the chunk size. Part of the random stream's definition.
@@ -60,7 +64,7 @@ class PoolView(Mapping):
 
 
 def trial_blocks(
-    plan: object, rng: np.random.Generator, replicates: int
+    plan: ScenarioPlan, rng: np.random.Generator, replicates: int
 ) -> Iterator[tuple[int, int, PoolView, np.ndarray]]:
     """A chunk's trials in blocks: (first replicate, trials, their patients, their eta).
 
@@ -68,15 +72,15 @@ def trial_blocks(
     passes each; with reuse 1 every block enrols its own patients. `eta` is the
     patients' shifted linear predictor (log 30-day cumulative hazard under control).
     """
-    n = plan.sample_size  # type: ignore[attr-defined]
-    reuse = plan.patient_reuse  # type: ignore[attr-defined]
+    n = plan.sample_size
+    reuse = plan.patient_reuse
     block = max(1, BLOCK_PATIENTS // n)
     pool_trials = block if reuse == 1 else min(block, -(-replicates // reuse))
     start = 0
     while start < replicates:
         trials = min(pool_trials, replicates - start)
-        pool, _ = enroll(rng, trials * n, plan.criteria, plan.eligible_fraction)  # type: ignore[attr-defined]
-        eta = linear_predictor(pool) + plan.baseline_shift  # type: ignore[attr-defined]
+        pool, _ = enroll(rng, trials * n, plan.criteria, plan.eligible_fraction)
+        eta = linear_predictor(pool) + plan.baseline_shift
         for p in range(reuse):
             if start >= replicates:
                 break
