@@ -49,16 +49,20 @@ def test_each_trial_takes_distinct_pool_members_and_each_pass_uses_a_member_once
         return {**patients, "row": np.arange(size)}, screened
 
     monkeypatch.setattr(pool, "enroll", enroll_with_rows)
+    monkeypatch.setattr(pool, "REUSE_BLOCK_PATIENTS", 3 * n)  # blocks of 3 trials
     blocks = list(trial_blocks(plan, chunk_generator(1, 0, 0), 37))
-    # 37 trials, reuse 4: pools of ceil(37 / 4) = 10 trials, passes of 10, 10, 10, 7
-    assert [(start, size) for start, size, _, _ in blocks] == [(0, 10), (10, 10), (20, 10), (30, 7)]
-    assert np.array_equal(_rows(blocks[0][2]), np.arange(10 * n))  # the first pass: in order
-    for _, size, patients, _ in blocks:
-        rows = _rows(patients).reshape(size, n)
-        assert all(len(set(trial)) == n for trial in rows)  # distinct within a trial
-        assert len(set(rows.ravel())) == size * n  # no member twice in a pass
-    later = np.concatenate([_rows(b[2]) for b in blocks[1:3]])
-    assert not np.array_equal(later[: 10 * n], np.arange(10 * n))  # later passes are shuffled
+    # 37 trials, reuse 4: one pool of ceil(37 / 4) = 10 trials, served in passes of
+    # 10, 10, 10 and 7 trials, simulated in blocks of 3 trials that may span passes
+    assert [start for start, *_ in blocks] == list(range(0, 37, 3))
+    assert sum(size for _, size, _, _ in blocks) == 37
+    rows = np.concatenate([_rows(patients) for _, _, patients, _ in blocks]).reshape(37, n)
+    assert all(len(set(trial)) == n for trial in rows)  # distinct within a trial
+    assert np.array_equal(rows[:10].ravel(), np.arange(10 * n))  # the first pass: in order
+    for first in (10, 20, 30):  # each later pass: a permutation (the last one cut short)
+        members = rows[first : first + 10].ravel()
+        assert len(set(members)) == members.size
+        assert set(members) <= set(range(10 * n))
+        assert not np.array_equal(members, np.arange(members.size))
 
 
 def test_eta_and_covariates_are_gathered_for_the_same_patients(write_protocol):

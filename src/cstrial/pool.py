@@ -27,6 +27,10 @@ if TYPE_CHECKING:  # plan.py imports this module
 # Patients simulated at once inside a chunk: bounds a worker's memory (about 150 bytes
 # per patient) whatever the chunk size. Part of the random stream's definition.
 BLOCK_PATIENTS = 1 << 19
+# With reuse, trials are simulated in blocks of about this many patients: arrays that
+# stay in a core's cache are faster than larger ones, and blocks this size keep Python's
+# per-block overhead small. Part of the random stream's definition for reuse > 1.
+REUSE_BLOCK_PATIENTS = 1 << 15
 
 
 class PoolView(Mapping):
@@ -68,29 +72,63 @@ def trial_blocks(
 ) -> Iterator[tuple[int, int, PoolView, np.ndarray]]:
     """A chunk's trials in blocks: (first replicate, trials, their patients, their eta).
 
-    Pools hold at most `BLOCK_PATIENTS` patients and serve `plan.patient_reuse`
-    passes each; with reuse 1 every block enrols its own patients. `eta` is the
-    patients' shifted linear predictor (log 30-day cumulative hazard under control).
+    A pool holds the patients of at most `BLOCK_PATIENTS // sample_size` trials and
+    serves up to `plan.patient_reuse` passes; its trials (pass after pass) are cut
+    into blocks of at most `BLOCK_PATIENTS` patients, so a block may span passes. With
+    reuse 1 every block enrols its own patients. `eta` is the patients' shifted linear
+    predictor (log 30-day cumulative hazard under control).
     """
     n = plan.sample_size
     reuse = plan.patient_reuse
     block = max(1, BLOCK_PATIENTS // n)
     pool_trials = block if reuse == 1 else min(block, -(-replicates // reuse))
+    if reuse > 1:
+        block = max(1, REUSE_BLOCK_PATIENTS // n)
     start = 0
     while start < replicates:
         trials = min(pool_trials, replicates - start)
         pool, _ = enroll(rng, trials * n, plan.criteria, plan.eligible_fraction)
         eta = linear_predictor(pool) + plan.baseline_shift
-        for p in range(reuse):
-            if start >= replicates:
-                break
-            size = min(trials, replicates - start)
-            if p == 0:
-                rows: np.ndarray | slice = slice(0, size * n)
-            else:
-                rows = rng.permutation(trials * n)[: size * n]
-            yield start, size, PoolView(pool, rows), eta[rows]
-            start += size
+        served = min(reuse * trials, replicates - start)
+        passes = _Passes(rng, trials * n)
+        for first in range(0, served, block):
+            size = min(block, served - first)
+            rows = passes.rows(first * n, (first + size) * n)
+            yield start + first, size, PoolView(pool, rows), eta[rows]
+        start += served
+
+
+class _Passes:
+    """The pool's rows pass after pass: the first in order, each later one a fresh permutation.
+
+    Permutations are drawn from the chunk's generator when first needed, in pass order,
+    and dropped once passed.
+    """
+
+    def __init__(self, rng: np.random.Generator, size: int) -> None:
+        self._rng = rng
+        self._size = size
+        self._drawn: dict[int, np.ndarray] = {}
+
+    def rows(self, begin: int, end: int) -> np.ndarray | slice:
+        """Rows of positions [begin, end) of the passes laid end to end."""
+        if end <= self._size:  # all in the first pass: the pool in enrolment order
+            return slice(begin, end)
+        parts = []
+        for p in range(begin // self._size, -(-end // self._size)):
+            low = max(begin, p * self._size) - p * self._size
+            high = min(end, (p + 1) * self._size) - p * self._size
+            parts.append(self._pass(p)[low:high])
+        for p in [q for q in self._drawn if q < (end - 1) // self._size]:
+            del self._drawn[p]
+        return np.concatenate(parts)
+
+    def _pass(self, p: int) -> np.ndarray:
+        if p == 0:
+            return np.arange(self._size)
+        if p not in self._drawn:
+            self._drawn[p] = self._rng.permutation(self._size)
+        return self._drawn[p]
 
 
 def design_effect(
