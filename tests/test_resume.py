@@ -51,10 +51,17 @@ def _count_calls(monkeypatch) -> dict:
     return calls
 
 
-@pytest.fixture
-def protocol(write_protocol):
-    # 2 scenarios x 4 chunks of 50: small enough to run in a second
-    return write_protocol({"simulation.chunk_size": 50, "design.sample_size": 200})
+@pytest.fixture(params=[1, 8], ids=["fresh-patients", "patient-reuse-8"])
+def protocol(write_protocol, request):
+    # 2 scenarios x 4 chunks of 50: small enough to run in a second; with and without
+    # patients serving several trials (simulation.patient_reuse)
+    return write_protocol(
+        {
+            "simulation.chunk_size": 50,
+            "design.sample_size": 200,
+            "simulation.patient_reuse": request.param,
+        }
+    )
 
 
 def test_a_resumed_run_has_the_bytes_of_a_run_straight_through(protocol, tmp_path, monkeypatch):

@@ -108,3 +108,23 @@ def test_a_folder_that_is_not_a_run_is_a_clear_error(tmp_path):
     assert "Traceback" not in result.output
     with pytest.raises(CstrialError):
         verify_run(tmp_path / "nope")
+
+
+def test_a_run_with_patient_reuse_verifies_and_a_change_is_caught(write_protocol, tmp_path):
+    protocol = write_protocol(
+        {"simulation.chunk_size": 40, "design.sample_size": 120, "simulation.patient_reuse": 4}
+    )
+    out = run(protocol, n_sims=80, jobs=1, out=tmp_path / "run").out
+    assert verify_run(out, jobs=1).ok
+    path = out / "trials.parquet"
+    table = pq.read_table(path)
+    events = table.column("events_control").to_pylist()
+    events[5] += 1
+    table = table.set_column(
+        table.schema.get_field_index("events_control"),
+        "events_control",
+        pa.array(events, pa.int32()),
+    )
+    pq.write_table(table, path)
+    report = verify_run(out, jobs=1)
+    assert not report.ok and "events_control" in report.render()
