@@ -147,7 +147,7 @@ class _Stages:
                 out[name] = values if position is None else values[position]
         n = len(out["etiology"])
         index = np.arange(n) if position is None else position
-        return out, index
+        return {name: out[name] for drawn in self._drawn for name in drawn}, index  # drawn order
 
 
 def _phenotype(lactate: np.ndarray, creatinine: np.ndarray, table: ParameterTable) -> np.ndarray:
