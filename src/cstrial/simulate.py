@@ -8,7 +8,7 @@ fixed order, so a chunk's result depends only on (seed, scenario, chunk).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +20,8 @@ from cstrial.design import conditional_power
 from cstrial.disease import MODEL_HORIZON_DAYS, linear_predictor
 from cstrial.disease.course import simulate_course
 from cstrial.disease.model import inverse_timing
-from cstrial.endpoints import TrialCourse, analyse, outcome_at
+from cstrial.endpoints import AnalysisResult, TrialCourse, analyse, outcome_at
+from cstrial.endpoints.prefix import followed_prefixes, two_proportion_by_look
 from cstrial.plan import Comparison, ScenarioPlan
 from cstrial.pool import PoolView, trial_blocks
 from cstrial.population import enroll
@@ -158,6 +159,7 @@ def simulate_chunk(
     tallies: dict[str, np.ndarray] = {c.label: np.zeros(4, np.int64) for c in plan.comparisons}
     saved = []
     step = max(1, ANALYSIS_PATIENTS // plan.sample_size)
+    prefixes = _binary_prefixes(plan)
     for start, size, patients, eta in trial_blocks(plan, rng, replicates):
         block = simulate_trials(plan, rng, size, patients, eta)
         # analysed a few trials at a time: no draws, so the bytes do not depend on it
@@ -166,12 +168,12 @@ def simulate_chunk(
             trial = block.replicates(first, last) if step < size else block
             begin = first_sim + start + first
             look_months = _look_months(plan, trial)
-            # what each look sees: the same for every comparison of the trial
-            outcomes = [outcome_at(plan.primary, trial, months) for months in look_months.T]
+            analyses = _primary_analyses(plan, trial, look_months, prefixes)
             sims = np.arange(begin, begin + last - first, dtype=np.int64)
             for comparison in plan.comparisons:
+                looks = analyses(comparison.arm_index)
                 table, tally = _comparison(
-                    plan, comparison, trial, look_months, outcomes, sims, n_looks_out
+                    plan, comparison, trial, look_months, looks, sims, n_looks_out
                 )
                 tables[comparison.label].append(table)
                 tallies[comparison.label] += tally
@@ -181,6 +183,36 @@ def simulate_chunk(
     trials = pa.concat_tables([t for label in tables for t in tables[label]])
     patients = pa.concat_tables(saved) if saved else None
     return ChunkResult(plan.index, chunk, trials, tallies, patients)
+
+
+def _binary_prefixes(plan: ScenarioPlan) -> tuple[int, ...] | None:
+    """Patients each look counts, if the primary's counts can be taken at once by prefix.
+
+    So for a two-proportion test at fixed calendar looks (`cstrial.endpoints.prefix`).
+    """
+    primary = plan.primary
+    if primary.type != "binary" or primary.analysis != "two-proportion":  # type: ignore[attr-defined]
+        return None
+    if plan.planned_events is not None:
+        return None
+    horizon = float(primary.horizon_days)  # type: ignore[attr-defined]
+    return followed_prefixes(plan.enrolment_months, np.asarray(plan.look_months), horizon)
+
+
+def _primary_analyses(
+    plan: ScenarioPlan,
+    trial: TrialCourse,
+    look_months: np.ndarray,
+    prefixes: tuple[int, ...] | None,
+) -> Callable[[int], list[AnalysisResult]]:
+    """The primary analysis of an arm against control at each look, by arm index."""
+    primary = plan.primary
+    if prefixes is not None:
+        horizon = float(primary.horizon_days)  # type: ignore[attr-defined]
+        return lambda arm: two_proportion_by_look(trial, horizon, arm, prefixes)
+    # what each look sees: the same for every comparison of the trial
+    outcomes = [outcome_at(primary, trial, months) for months in look_months.T]
+    return lambda arm: [analyse(primary, outcome, trial, arm) for outcome in outcomes]
 
 
 def _look_months(plan: ScenarioPlan, trial: TrialCourse) -> np.ndarray:
@@ -208,13 +240,12 @@ def _comparison(
     comparison: Comparison,
     trial: TrialCourse,
     look_months: np.ndarray,
-    outcomes: list,
+    looks: list[AnalysisResult],
     sims: np.ndarray,
     n_looks_out: int,
 ) -> tuple[pa.Table, np.ndarray]:
     replicates, n_looks = look_months.shape
     rows = np.arange(replicates)
-    looks = [analyse(plan.primary, outcome, trial, comparison.arm_index) for outcome in outcomes]
     z = np.stack([look.z for look in looks], axis=1)
     stop, decision = _decide(plan, comparison, z)
     stop_months = look_months[rows, stop]
