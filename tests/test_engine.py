@@ -158,6 +158,36 @@ def test_patients_are_saved_for_the_first_replicates(write_protocol, tmp_path):
     assert mine.query("arm == 'control'")["death"].sum() == first["events_control"]
 
 
+def test_saved_patients_mark_who_was_enrolled_and_keep_deaths_past_the_primary_horizon(
+    write_protocol, tmp_path
+):
+    """DESIGN.md: patients.parquet holds outcome times and flags; a trial that stops early
+    still lists its planned patients, and `enrolled` marks those it enrolled."""
+    protocol = write_protocol(
+        {
+            "design.looks": [0.3, 0.6, 1.0],
+            "design.futility": {"spending": "lan-demets-obrien-fleming"},
+            "design.dropout": {"rate_per_year": 0.2},
+        }
+    )
+    result = run(protocol, n_sims=60, jobs=1, out=tmp_path / "run", save_patients=40)
+    patients = pd.read_parquet(result.out / "patients.parquet")
+    trials = pd.read_parquet(result.trials_path)
+    enrolled = trials.groupby(["scenario", "sim"])["n_enrolled"].max()
+    assert (trials["n_enrolled"] < 400).any()  # some trials stopped early
+    counted = patients.groupby(["scenario", "sim"])["enrolled"].sum()
+    assert counted.to_dict() == enrolled.loc[counted.index].to_dict()
+    # enrolled patients are the first ones, in enrolment order
+    first = patients.groupby(["scenario", "sim"])["enrolled"].apply(
+        lambda e: e.is_monotonic_decreasing
+    )
+    assert first.all()
+    # the day of death is the model's, beyond the 30-day primary horizon; `death` is by day 30
+    assert patients["death_day"].max() > 30.0
+    assert (patients["death"] == (patients["death_day"] <= 30.0)).all()
+    assert patients["dropout_day"].notna().all()
+
+
 def test_a_failed_run_leaves_no_file_that_looks_whole(write_protocol, tmp_path, monkeypatch):
     calls = {"n": 0}
     original = simulate.simulate_chunk

@@ -108,6 +108,8 @@ def write_report(run: str | Path | RunResult, *, paths: int = PATHS_SHOWN) -> Re
     else:
         scenario = str(patients["scenario"].iloc[0])
         patients = patients[patients["scenario"] == scenario]
+        if "enrolled" in patients:  # not those a trial that stopped early never enrolled
+            patients = patients[patients["enrolled"]]
         arms = _arms(protocol, patients)
         horizon = 30.0 if protocol is None else protocol.endpoints.primary.horizon_days
         n_trials = patients["sim"].nunique()

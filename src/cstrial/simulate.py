@@ -170,6 +170,7 @@ def simulate_chunk(
             look_months = _look_months(plan, trial)
             analyses = _primary_analyses(plan, trial, look_months, prefixes)
             sims = np.arange(begin, begin + last - first, dtype=np.int64)
+            enrolled = np.zeros(last - first, np.int64)
             for comparison in plan.comparisons:
                 looks = analyses(comparison.arm_index)
                 table, tally = _comparison(
@@ -177,9 +178,10 @@ def simulate_chunk(
                 )
                 tables[comparison.label].append(table)
                 tallies[comparison.label] += tally
+                enrolled = np.maximum(enrolled, table["n_enrolled"].to_numpy())
             keep = max(0, min(save_patients - begin, last - first))
             if keep:
-                saved.append(_patients_table(plan, trial, sims, keep))
+                saved.append(_patients_table(plan, trial, sims, keep, enrolled))
     trials = pa.concat_tables([t for label in tables for t in tables[label]])
     patients = pa.concat_tables(saved) if saved else None
     return ChunkResult(plan.index, chunk, trials, tallies, patients)
@@ -360,8 +362,15 @@ def _decide(
 
 
 def _patients_table(
-    plan: ScenarioPlan, trial: TrialCourse, sims: np.ndarray, keep: int
+    plan: ScenarioPlan, trial: TrialCourse, sims: np.ndarray, keep: int, n_enrolled: np.ndarray
 ) -> pa.Table:
+    """The first `keep` trials' patients: covariates, arm, enrolment, outcome days and flags.
+
+    Every planned patient is listed; `enrolled` marks those enrolled before the trial
+    stopped (its last comparison, in a multi-arm trial). `death_day` is the simulated
+    day of death to the model horizon (NaN: alive then); `death` is death by the
+    primary endpoint's horizon.
+    """
     n = plan.sample_size
     m = keep * n
 
@@ -374,6 +383,7 @@ def _patients_table(
         "patient": pa.array(np.tile(np.arange(1, n + 1, dtype=np.int32), keep)),
         "arm": pa.array(np.asarray(plan.arm_names, dtype=object)[flat(trial.arms)], pa.string()),
         "enrolment_month": pa.array(np.tile(plan.enrolment_months, keep)),
+        "enrolled": pa.array((np.arange(n)[None, :] < n_enrolled[:keep, None]).reshape(-1)),
     }
     for name, covariate in COVARIATES.items():
         if name not in trial.patients:
@@ -385,8 +395,11 @@ def _patients_table(
     death_day = flat(trial.death_day)
     died = death_day <= plan.horizon_days
     columns["death"] = died
-    columns["death_day"] = np.where(died, death_day, np.nan)
-    columns["observed"] = flat(trial.dropout_day) >= np.minimum(death_day, plan.horizon_days)
+    columns["death_day"] = np.where(np.isfinite(death_day), death_day, np.nan)
+    dropout_day = flat(trial.dropout_day)
+    columns["observed"] = dropout_day >= np.minimum(death_day, plan.horizon_days)
+    if plan.dropout_per_day > 0:
+        columns["dropout_day"] = dropout_day
     if trial.excess_infection_day is not None:
         values = flat(trial.excess_infection_day)
         columns["excess_infection_day"] = np.where(np.isfinite(values), values, np.nan)
