@@ -771,13 +771,20 @@ def population(
         targets.add_column(
             column, justify="right" if column in ("model", "published", "tolerance") else "left"
         )
+    notes: dict[str, int] = {}  # each reference note once, numbered
     for t in description["targets"]:
+        ok = "yes" if t["ok"] else "NO"
+        if not t.get("required", True):
+            number = notes.setdefault(t["note"], len(notes) + 1)
+            ok = f"{ok.lower()} (reference [{number}])"
         targets.add_row(
             t["name"],
             f"{t['value']:.3f}",
             f"{t['target']:.3f}",
             f"±{t['tolerance']:.3f}",
-            "yes" if t["ok"] else "NO",
+            ok,
             t["source"],
         )
     out_console.print(targets)
+    for note, number in notes.items():
+        out_console.print(f"[{number}] {note}", markup=False)
