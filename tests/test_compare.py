@@ -108,3 +108,31 @@ def test_cli_compare_table(small_run, tmp_path):
     assert result.exit_code == 0, result.output
     assert "type I error" in result.output and "analytic N" in result.output
     assert "comparison.parquet" in result.output
+
+
+def test_protocols_are_run_with_the_run_options(small_run, write_protocol, tmp_path):
+    """DESIGN.md: protocols given to compare are run with the run options (--scenario,
+    --save-patients, ...); a run directory keeps its null scenario for the type I error."""
+    other = write_protocol({"name": "small-800", "design.sample_size": 800})
+    result = runner.invoke(
+        app,
+        ["compare", str(small_run), str(other), "--scenario", "base", "--save-patients", "2",
+         "--n-sims", "50", "--jobs", "1", "--out", str(tmp_path), "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)["comparison"]
+    assert [(r["design"], r["scenario"]) for r in rows] == [
+        ("small", "base"),
+        ("small-800", "base"),
+    ]
+    # from the run directory's null scenario; the protocol's run has none
+    assert 0 <= rows[0]["type_one_error"] < 0.2
+    assert rows[1]["type_one_error"] is None or math.isnan(rows[1]["type_one_error"])
+    run_folder = tmp_path / "small-800"
+    assert set(pd.read_parquet(run_folder / "trials.parquet")["scenario"]) == {"base"}
+    assert set(pd.read_parquet(run_folder / "patients.parquet")["sim"]) == {0, 1}
+
+
+def test_an_unknown_scenario_is_named_with_those_there_are(small_run, tmp_path):
+    with pytest.raises(CstrialError, match=r"'nope'.*base.*null-effect"):
+        compare_designs([small_run], scenario="nope", out=tmp_path)

@@ -41,6 +41,24 @@ JobsOpt = Annotated[
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")
 ]
+ScenarioOpt = Annotated[
+    str | None, typer.Option(help="Run only this scenario (`base` is the protocol as written).")
+]
+SavePatientsOpt = Annotated[
+    int | None,
+    typer.Option("--save-patients", help="Write patients.parquet for the first K replicates."),
+]
+BackendOpt = Annotated[
+    str,
+    typer.Option(
+        help="Where chunks run: loky (local processes) or dask (a dask.distributed "
+        "cluster, with --scheduler). Results do not depend on it."
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(help="Address of the Dask scheduler for --backend dask, e.g. tcp://host:8786."),
+]
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -81,13 +99,8 @@ def run(
     out: Annotated[
         Path | None, typer.Option(help="Output folder; default results/<protocol name>/.")
     ] = None,
-    scenario: Annotated[
-        str | None, typer.Option(help="Run only this scenario (`base` is the protocol as written).")
-    ] = None,
-    save_patients: Annotated[
-        int | None,
-        typer.Option("--save-patients", help="Write patients.parquet for the first K replicates."),
-    ] = None,
+    scenario: ScenarioOpt = None,
+    save_patients: SavePatientsOpt = None,
     resume: Annotated[
         bool,
         typer.Option(
@@ -96,19 +109,8 @@ def run(
             "the result has the same bytes as a run straight through.",
         ),
     ] = False,
-    backend: Annotated[
-        str,
-        typer.Option(
-            help="Where chunks run: loky (local processes) or dask (a dask.distributed "
-            "cluster, with --scheduler). Results do not depend on it."
-        ),
-    ] = "loky",
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            help="Address of the Dask scheduler for --backend dask, e.g. tcp://host:8786."
-        ),
-    ] = None,
+    backend: BackendOpt = "loky",
+    scheduler: SchedulerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Simulate the protocol's trials and write trials.parquet, summary.parquet and manifest.json."""
@@ -564,6 +566,10 @@ def compare(
         float | None,
         typer.Option(help="Target power of the analytic N column (default each design.power)."),
     ] = None,
+    scenario: ScenarioOpt = None,
+    save_patients: SavePatientsOpt = None,
+    backend: BackendOpt = "loky",
+    scheduler: SchedulerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Designs side by side: power, type I error, expected N and duration, stopping per look."""
@@ -578,6 +584,10 @@ def compare(
                 jobs=jobs,
                 out=out,
                 power=power,
+                scenario=scenario,
+                save_patients=save_patients,
+                backend=backend,
+                scheduler=scheduler,
                 progress=None
                 if progress is None
                 else (lambda name, done, total: progress(done, total)),

@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,23 +60,50 @@ def compare_designs(
     out: str | Path | None = None,
     power: float | None = None,
     progress: Progress | None = None,
+    scenario: str | None = None,
+    save_patients: int | None = None,
+    backend: str = "loky",
+    scheduler: Any = None,
 ) -> DesignComparison:
     """Compare designs given as run directories or protocol files.
 
-    Protocols are run with `n_sims`, `seed` and `jobs` (overriding their
-    `simulation` block) into `out`/<protocol name>/; run directories are read as they
-    are. The table is written to `out`/comparison.parquet (default results/compare/).
-    `power` is the target of the analytic N column (default each protocol's
-    design.power).
+    Protocols are run with the run options (`n_sims`, `seed`, `jobs`, `scenario`,
+    `save_patients`, `backend`, `scheduler`, as `cstrial.engine.run` takes them) into
+    `out`/<protocol name>/; run directories are read as they are. With `scenario`,
+    only that scenario's rows are compared (a run directory's type I error still
+    comes from its null scenario, if it has one). The table is written to
+    `out`/comparison.parquet (default results/compare/). `power` is the target of
+    the analytic N column (default each protocol's design.power).
     """
     if not sources:
         raise CstrialError("give at least one run directory or protocol file to compare")
     out = Path(out) if out is not None else Path("results") / "compare"
     taken: set[Path] = set()
-    runs = [_resolve(Path(source), out, taken, n_sims, seed, jobs, progress) for source in sources]
+    options = {
+        "n_sims": n_sims,
+        "seed": seed,
+        "jobs": jobs,
+        "scenario": scenario,
+        "save_patients": save_patients,
+        "backend": backend,
+        "scheduler": scheduler,
+    }
+    runs = [_resolve(Path(source), out, taken, options, progress) for source in sources]
     labels = _labels(runs)
     tables = [design_table(run, label, power) for run, label in zip(runs, labels, strict=True)]
     table = pd.concat(tables, ignore_index=True, sort=False)
+    if scenario is not None:
+        missing = [
+            str(run.out)
+            for run, t in zip(runs, tables, strict=True)
+            if scenario not in set(t["scenario"])
+        ]
+        if missing:
+            raise CstrialError(
+                f"--scenario {scenario!r}: not a scenario of {', '.join(missing)}; their "
+                f"scenarios are {sorted(set(table['scenario']))}"
+            )
+        table = table[table["scenario"] == scenario]
     table = table[_ordered(table.columns)]
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -158,9 +186,7 @@ def _resolve(
     source: Path,
     out: Path,
     taken: set[Path],
-    n_sims: int | None,
-    seed: int | None,
-    jobs: int | None,
+    options: dict[str, Any],
     progress: Progress | None,
 ) -> RunResult:
     if source.is_dir():
@@ -181,12 +207,7 @@ def _resolve(
             progress(protocol.name, done, total)
 
     return run_protocol_file(
-        protocol,
-        n_sims=n_sims,
-        seed=seed,
-        jobs=jobs,
-        out=_free(out / protocol.name, taken),
-        progress=callback,
+        protocol, out=_free(out / protocol.name, taken), progress=callback, **options
     )
 
 
