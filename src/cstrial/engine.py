@@ -81,7 +81,7 @@ def run(
     interrupted run of the same protocol, seed and n_sims in `out` are kept, not
     simulated again. `backend` is "loky" (local processes) or "dask", which runs
     the chunks on the `dask.distributed` cluster at `scheduler` (an address such
-    as tcp://host:8786, or a `distributed.Client`). Returns the summary and manifest.
+    as tcp://host:8786, or a `distributed.Client`). Returns the run's `RunResult`.
     """
     if not isinstance(protocol, Protocol):
         protocol = load_protocol(protocol)

@@ -300,6 +300,8 @@ def test_each_endpoint_type_takes_its_analyses(data, problems, kind, analysis, e
             "must be at most 30",
         ),
         ({"analysis": "log-rank"}, "analysis", "log-rank does not analyse a binary endpoint"),
+        # an unknown analysis is one problem, not also "does not analyse a binary endpoint"
+        ({"analysis": "chi-square"}, "analysis", "unknown analysis 'chi-square' (valid: two-"),
     ],
 )
 def test_endpoint_options_must_fit_the_analysis(data, problems, change, path, phrase) -> None:
