@@ -142,7 +142,8 @@ POPULATION = ParameterTable(
             "rho_severity_il6",
             0.45,
             "correlation",
-            "[assumption] calibration.md: Spearman ~0.45 of ln IL-6 with SCAI stage; IL-6-SOFA r=0.57",
+            "[assumption] calibration.md: Spearman ~0.45 of ln IL-6 with SCAI stage; IL-6-SOFA "
+            "r=0.57. A latent correlation of 0.45 gives Spearman 0.39 with the 3-level stage",
         ),
         Parameter(
             "rho_lactate_il6",
