@@ -170,7 +170,6 @@ def simulate_chunk(
             look_months = _look_months(plan, trial)
             analyses = _primary_analyses(plan, trial, look_months, prefixes)
             sims = np.arange(begin, begin + last - first, dtype=np.int64)
-            enrolled = np.zeros(last - first, np.int64)
             for comparison in plan.comparisons:
                 looks = analyses(comparison.arm_index)
                 table, tally = _comparison(
@@ -178,10 +177,11 @@ def simulate_chunk(
                 )
                 tables[comparison.label].append(table)
                 tallies[comparison.label] += tally
-                enrolled = np.maximum(enrolled, table["n_enrolled"].to_numpy())
             keep = max(0, min(save_patients - begin, last - first))
             if keep:
-                saved.append(_patients_table(plan, trial, sims, keep, enrolled))
+                # a multi-arm trial enrols until its last comparison stops
+                enrolled = [tables[c.label][-1]["n_enrolled"].to_numpy() for c in plan.comparisons]
+                saved.append(_patients_table(plan, trial, sims, keep, np.max(enrolled, axis=0)))
     trials = pa.concat_tables([t for label in tables for t in tables[label]])
     patients = pa.concat_tables(saved) if saved else None
     return ChunkResult(plan.index, chunk, trials, tallies, patients)
@@ -190,7 +190,7 @@ def simulate_chunk(
 def _binary_prefixes(plan: ScenarioPlan) -> tuple[int, ...] | None:
     """Patients each look counts, if the primary's counts can be taken at once by prefix.
 
-    So for a two-proportion test at fixed calendar looks (`cstrial.endpoints.prefix`).
+    Only for a two-proportion test at fixed calendar looks (`cstrial.endpoints.prefix`).
     """
     primary = plan.primary
     if primary.type != "binary" or primary.analysis != "two-proportion":  # type: ignore[attr-defined]
