@@ -136,3 +136,9 @@ def test_protocols_are_run_with_the_run_options(small_run, write_protocol, tmp_p
 def test_an_unknown_scenario_is_named_with_those_there_are(small_run, tmp_path):
     with pytest.raises(CstrialError, match=r"'nope'.*base.*null-effect"):
         compare_designs([small_run], scenario="nope", out=tmp_path)
+
+
+def test_a_time_to_event_design_gets_the_schoenfeld_analytic_n(tmp_path):
+    survival = ASSETS / "sample-size-tte.yaml"
+    table = compare_designs([survival], n_sims=100, jobs=1, out=tmp_path).table
+    assert table.iloc[0]["analytic_sample_size"] == analytic_sample_size(survival).sample_size

@@ -530,6 +530,14 @@ def _print_analytic(closed) -> None:
         ("alpha (one-sided, per comparison)", _number(closed.alpha, 4)),
         ("power", _number(closed.power)),
         ("allocation", ":".join(str(a) for a in closed.allocation)),
+        *(
+            []
+            if closed.events is None
+            else [
+                ("hazard ratio (marginal, at the horizon)", _number(closed.hazard_ratio, 4)),
+                ("deaths needed, the two arms (Schoenfeld)", _number(closed.events, 1)),
+            ]
+        ),
         ("fixed-design total", _number(closed.fixed_sample_size, 1)),
         ("inflation factor (looks)", _number(closed.inflation_factor, 4)),
         ("dropout before horizon", f"{closed.dropout_fraction:.2%}"),

@@ -240,7 +240,8 @@ def _null_row(summary: pd.DataFrame, comparison: str) -> dict | None:
 
 def _analytic(protocol: Protocol | None, row: dict, power: float | None) -> float:
     """The closed-form total N for `power` at this row's true rates (nan if none exists)."""
-    if protocol is None or power is None or protocol.endpoints.primary.type != "binary":
+    closed_form = ("binary", "time-to-event")
+    if protocol is None or power is None or protocol.endpoints.primary.type not in closed_form:
         return math.nan
     p_c = row.get("true_control_rate", row["control_rate"])
     p_t = row.get("true_treatment_rate", row["treatment_rate"])

@@ -7,7 +7,10 @@ null difference of 0; gsDesign ``nBinomial``, rpact ``getSampleSizeRates``),
 generalised to unequal allocation, at the comparison's (Bonferroni) alpha, and
 multiplied by the group-sequential inflation factor of the protocol's looks and
 spending functions (Jennison & Turnbull 2000, ch. 7; rpact ``inflationFactor``).
-The arm event rates are the model's: the scenario plan's true 30-day risks.
+The arm event rates are the model's: the scenario plan's true risks by the
+endpoint's horizon. For a time-to-event primary the closed form is Schoenfeld's
+number of deaths at the model's marginal hazard ratio, over the two arms' risk of
+death by the horizon (the final look follows every patient to it).
 
 The search simulates whole trials at candidate sample sizes around the closed
 form, all with the same seed (common random numbers: the chunk generators of
@@ -101,6 +104,41 @@ def two_proportion_sample_size(
     return fixed * float(inflation_factor)
 
 
+def schoenfeld_events(
+    hazard_ratio: float,
+    *,
+    alpha: float,
+    power: float,
+    allocation: Sequence[float] = (1, 1),
+    inflation_factor: float = 1.0,
+) -> float:
+    """Deaths needed for a one-sided log-rank test to detect `hazard_ratio`.
+
+    D = (z_{1−α} + z_{1−β})² / (w_c·w_t·(ln HR)²) · inflation_factor, with w_c, w_t the
+    allocation fractions of (control, treatment); the answer is not rounded.
+
+    References: Schoenfeld 1983 (Biometrika 68:316); rpact ``getSampleSizeSurvival``
+    (typeOfComputation = "Schoenfeld"); gsDesign ``nEvents``.
+    """
+    hr = float(hazard_ratio)
+    if not (hr > 0.0 and math.isfinite(hr)):
+        raise CstrialError(f"hazard_ratio must be a positive number, found {hr}")
+    if hr == 1.0:
+        raise InfeasibleDesignError(
+            "the hazard ratio is 1, so no number of events gives power above alpha"
+        )
+    if not 0.0 < alpha < 0.5:
+        raise CstrialError(f"alpha (one-sided) must lie in (0, 0.5), found {alpha}")
+    if not alpha < power < 1.0:
+        raise CstrialError(f"power must lie in (alpha, 1), found {power}")
+    a_c, a_t = (float(a) for a in allocation)
+    if a_c <= 0 or a_t <= 0:
+        raise CstrialError(f"allocation must be positive, found {tuple(allocation)}")
+    w_c, w_t = a_c / (a_c + a_t), a_t / (a_c + a_t)
+    z = float(ndtri(1.0 - alpha)) + float(ndtri(power))
+    return z**2 / (w_c * w_t * math.log(hr) ** 2) * float(inflation_factor)
+
+
 @dataclass(frozen=True)
 class AnalyticSampleSize:
     """The closed-form sample size of a scenario's primary comparison, and what it rests on.
@@ -109,6 +147,8 @@ class AnalyticSampleSize:
     blocks; `exact` the same before rounding; `fixed_sample_size` what a design
     without interim looks would need. `dropout_fraction` is the share of patients
     expected to be lost before the horizon, which the totals are inflated for.
+    Time to event: `hazard_ratio` and the deaths of the two compared arms at full
+    information, `events` (Schoenfeld); None for binary endpoints.
     """
 
     sample_size: int
@@ -124,6 +164,8 @@ class AnalyticSampleSize:
     dropout_fraction: float
     scenario: str
     comparison: str
+    hazard_ratio: float | None = None
+    events: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -140,6 +182,8 @@ class AnalyticSampleSize:
             "dropout_fraction": self.dropout_fraction,
             "scenario": self.scenario,
             "comparison": self.comparison,
+            "hazard_ratio": self.hazard_ratio,
+            "events": self.events,
         }
 
 
@@ -205,26 +249,44 @@ def analytic_for_rates(
     if not 0.0 < power < 1.0:
         raise CstrialError(f"--power must lie strictly between 0 and 1, found {power}")
     endpoint = protocol.endpoints.primary
-    if endpoint.type != "binary":
+    if endpoint.type not in ("binary", "time-to-event"):
         raise CstrialError(
-            f"the closed form covers binary primary endpoints (two proportions); "
-            f"{endpoint.name} is {endpoint.type} ({endpoint.analysis}). Try a binary primary "
-            "endpoint, e.g. a scenario with endpoints.primary: {name: death_30d, type: binary, "
-            "horizon_days: 30, analysis: two-proportion}"
+            f"the closed form covers binary (two proportions) and time-to-event (Schoenfeld) "
+            f"primary endpoints; {endpoint.name} is {endpoint.type} ({endpoint.analysis}). "
+            "Try `cstrial run` at a few sample sizes, or a scenario with a binary primary, "
+            "e.g. endpoints.primary: {name: death_30d, type: binary, horizon_days: 30, "
+            "analysis: two-proportion}"
         )
     design = protocol.design
     active = protocol.active_arms[0] if arm is None else protocol.arm(arm)
     control = protocol.control_arm
     alpha = design.alpha / len(protocol.active_arms) if alpha is None else float(alpha)
     boundaries = _boundaries(design, alpha, power)
-    pair = two_proportion_sample_size(
-        control_rate,
-        treatment_rate,
-        alpha=alpha,
-        power=power,
-        allocation=(control.allocation, active.allocation),
-        inflation_factor=boundaries.inflation_factor,
-    )
+    pair_allocation = (control.allocation, active.allocation)
+    hazard_ratio = events = None
+    if endpoint.type == "binary":
+        pair = two_proportion_sample_size(
+            control_rate,
+            treatment_rate,
+            alpha=alpha,
+            power=power,
+            allocation=pair_allocation,
+            inflation_factor=boundaries.inflation_factor,
+        )
+    else:
+        # the marginal hazard ratio at the horizon (as `plan.true_effect`); the trial's
+        # final look is at full follow-up, where the pair's expected deaths are
+        # n_pair * (w_c p_c + w_t p_t)
+        hazard_ratio = math.log1p(-treatment_rate) / math.log1p(-control_rate)
+        events = schoenfeld_events(
+            hazard_ratio,
+            alpha=alpha,
+            power=power,
+            allocation=pair_allocation,
+            inflation_factor=boundaries.inflation_factor,
+        )
+        w_c = control.allocation / sum(pair_allocation)
+        pair = events / (w_c * control_rate + (1.0 - w_c) * treatment_rate)
     allocation = tuple(a.allocation for a in protocol.arms)
     share = sum(allocation) / (control.allocation + active.allocation)
     per_day = design.dropout.rate_per_year / 365.25
@@ -245,6 +307,8 @@ def analytic_for_rates(
         dropout_fraction=dropout,
         scenario=scenario,
         comparison=f"{active.name} vs {control.name}",
+        hazard_ratio=hazard_ratio,
+        events=events,
     )
 
 
