@@ -88,14 +88,7 @@ def two_proportion_sample_size(
         raise InfeasibleDesignError(
             f"the event rates are equal ({p_c:.4g}), so no sample size gives power above alpha"
         )
-    if not 0.0 < alpha < 0.5:
-        raise CstrialError(f"alpha (one-sided) must lie in (0, 0.5), found {alpha}")
-    if not alpha < power < 1.0:
-        raise CstrialError(f"power must lie in (alpha, 1), found {power}")
-    a_c, a_t = (float(a) for a in allocation)
-    if a_c <= 0 or a_t <= 0:
-        raise CstrialError(f"allocation must be positive, found {tuple(allocation)}")
-    w_c, w_t = a_c / (a_c + a_t), a_t / (a_c + a_t)
+    w_c, w_t = _allocation_fractions(alpha, power, allocation)
     pooled = w_c * p_c + w_t * p_t
     sigma0 = math.sqrt(pooled * (1.0 - pooled) * (1.0 / w_c + 1.0 / w_t))
     sigma1 = math.sqrt(p_c * (1.0 - p_c) / w_c + p_t * (1.0 - p_t) / w_t)
@@ -127,6 +120,15 @@ def schoenfeld_events(
         raise InfeasibleDesignError(
             "the hazard ratio is 1, so no number of events gives power above alpha"
         )
+    w_c, w_t = _allocation_fractions(alpha, power, allocation)
+    z = float(ndtri(1.0 - alpha)) + float(ndtri(power))
+    return z**2 / (w_c * w_t * math.log(hr) ** 2) * float(inflation_factor)
+
+
+def _allocation_fractions(
+    alpha: float, power: float, allocation: Sequence[float]
+) -> tuple[float, float]:
+    """(w_c, w_t) of a (control, treatment) allocation, after checking alpha and power."""
     if not 0.0 < alpha < 0.5:
         raise CstrialError(f"alpha (one-sided) must lie in (0, 0.5), found {alpha}")
     if not alpha < power < 1.0:
@@ -134,9 +136,7 @@ def schoenfeld_events(
     a_c, a_t = (float(a) for a in allocation)
     if a_c <= 0 or a_t <= 0:
         raise CstrialError(f"allocation must be positive, found {tuple(allocation)}")
-    w_c, w_t = a_c / (a_c + a_t), a_t / (a_c + a_t)
-    z = float(ndtri(1.0 - alpha)) + float(ndtri(power))
-    return z**2 / (w_c * w_t * math.log(hr) ** 2) * float(inflation_factor)
+    return a_c / (a_c + a_t), a_t / (a_c + a_t)
 
 
 @dataclass(frozen=True)
