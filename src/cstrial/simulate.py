@@ -19,7 +19,7 @@ from cstrial.accrual import DAYS_PER_MONTH, enrolled_by
 from cstrial.design import conditional_power
 from cstrial.disease import MODEL_HORIZON_DAYS, linear_predictor
 from cstrial.disease.course import simulate_course
-from cstrial.disease.model import inverse_timing
+from cstrial.disease.model import death_days
 from cstrial.endpoints import AnalysisResult, TrialCourse, analyse, outcome_at
 from cstrial.endpoints.prefix import followed_prefixes, two_proportion_by_look
 from cstrial.plan import Comparison, ScenarioPlan
@@ -104,11 +104,11 @@ def simulate_trials(
         if plan.needs_course and effect is not None:
             ratio = course.cumulative_hazard(30.0) / h30_by_arm[arm]
             hazard_ratio_30d[by_arm[arm]] = ratio
-    death_day = inverse_timing(fraction)
-    death_day = np.where(death_day <= MODEL_HORIZON_DAYS, death_day, np.inf)
     dropout_day = np.full(size, np.inf)
     if plan.dropout_per_day > 0:
         dropout_day = rng.standard_exponential(size) / plan.dropout_per_day
+    # days of death only where needed: a binary primary needs G at death alone
+    death_day = None
     # harms draw last, and only for arms that have them: other streams stay as they were
     infection_day = None
     for j, effect in enumerate(plan.effects):
@@ -118,16 +118,19 @@ def simulate_trials(
             infection_day = np.full(size, np.inf) if infection_day is None else infection_day
             drawn = excess_infection_day(rng, in_arm.size, ratio)
             infection_day[in_arm] = drawn
+            death_day = death_days(fraction) if death_day is None else death_day
             death_day[in_arm] = death_day_with_infection(
                 course, exposure[in_arm], death_day[in_arm], drawn, MODEL_HORIZON_DAYS
             )
     course = None
     if plan.needs_course:
+        death_day = death_days(fraction) if death_day is None else death_day
         drawn = simulate_course(rng, patients, death_day, hazard_ratio_30d, death_eta=eta)
         course = type(drawn)(**{k: v.reshape(replicates, n) for k, v in drawn.__dict__.items()})
     return TrialCourse(
         arms=arms.reshape(replicates, n),
-        death_day=death_day.reshape(replicates, n),
+        death_day=None if death_day is None else death_day.reshape(replicates, n),
+        death_fraction=None if death_day is not None else fraction.reshape(replicates, n),
         dropout_day=dropout_day.reshape(replicates, n),
         enrolment_months=plan.enrolment_months,
         patients=patients.reshaped((replicates, n))
@@ -326,7 +329,7 @@ def _tally(
 ) -> np.ndarray:
     """Enrolled patients and deaths by the horizon, control and treatment, over all enrolled."""
     enrolled = np.arange(plan.sample_size)[None, :] < n_enrolled[:, None]
-    died = trial.death_day <= plan.horizon_days
+    died = trial.died_by(plan.horizon_days)
     out = []
     for arm in (0, comparison.arm_index):
         mask = enrolled & (trial.arms == arm)

@@ -59,16 +59,45 @@ def timing_fraction(days: np.ndarray | float, table: ParameterTable = DISEASE) -
 
 
 def inverse_timing(y: np.ndarray, table: ParameterTable = DISEASE) -> np.ndarray:
-    """The day t with G(t) = y; inf where y exceeds G(180)."""
+    """The day t with G(t) = y; inf where y exceeds G(180).
+
+    The Weibull inverse (a log and a power) is evaluated only where y <= 1 (deaths
+    by day 30): element by element, so the days are those of the whole-array form.
+    """
     shape, scale = _weibull(table)
     kappa = LATE["late_hazard_ratio_to_30d"]
     y = np.asarray(y, dtype=float)
-    inner = 1.0 - np.minimum(y, 1.0) * _w30(table)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        early = scale * (-np.log(inner)) ** (1.0 / shape)
-        late = EARLY_DAYS + (y - 1.0) / kappa * (MODEL_HORIZON_DAYS - EARLY_DAYS)
-    days = np.where(y <= 1.0, np.minimum(early, EARLY_DAYS), late)
-    return np.where(y <= 1.0 + kappa, days, np.inf)
+    late = EARLY_DAYS + (y - 1.0) / kappa * (MODEL_HORIZON_DAYS - EARLY_DAYS)
+    days = np.where(y <= 1.0 + kappa, late, np.inf)
+    early = np.flatnonzero(y <= 1.0)
+    inner = 1.0 - y.reshape(-1)[early] * _w30(table)
+    with np.errstate(divide="ignore"):
+        early_days = scale * (-np.log(inner)) ** (1.0 / shape)
+    days.reshape(-1)[early] = np.minimum(early_days, EARLY_DAYS)
+    return days
+
+
+def death_days(y: np.ndarray, table: ParameterTable = DISEASE) -> np.ndarray:
+    """Days of death from G at death (inf: alive at the model horizon, day 180)."""
+    days = inverse_timing(y, table)
+    return np.where(days <= MODEL_HORIZON_DAYS, days, np.inf)
+
+
+def died_by(y: np.ndarray, days: float, table: ParameterTable = DISEASE) -> np.ndarray:
+    """Whether inverse_timing(y) <= days (day capped at 180), without inverting most of y.
+
+    Only values within 1e-9 (relative) of G(days) are inverted; the others are
+    decided by G's monotonicity, far beyond the float error of the inverse. So a
+    binary endpoint's deaths are those of the days, at a fraction of the cost.
+    """
+    days = min(float(days), MODEL_HORIZON_DAYS)
+    g = float(timing_fraction(days, table))
+    low, high = g * (1.0 - 1e-9), g * (1.0 + 1e-9)
+    died = y < low
+    if np.count_nonzero(y <= high) > np.count_nonzero(died):
+        near = np.flatnonzero((y <= high) & ~died)
+        died.reshape(-1)[near] = inverse_timing(y.reshape(-1)[near], table) <= days
+    return died
 
 
 def risk_by(cumulative_hazard: np.ndarray) -> np.ndarray:

@@ -15,19 +15,53 @@ import numpy as np
 
 from cstrial.accrual import DAYS_PER_MONTH
 from cstrial.disease.course import Course, days_alive_out_of_hospital
+from cstrial.disease.model import death_days, died_by
 
 
-@dataclass(frozen=True)
 class TrialCourse:
-    """Everything simulated for a chunk of trials, shaped (replicates, patients)."""
+    """Everything simulated for a chunk of trials, shaped (replicates, patients).
 
-    arms: np.ndarray
-    death_day: np.ndarray
-    dropout_day: np.ndarray
-    enrolment_months: np.ndarray  # (patients,), the same for every replicate
-    patients: Mapping[str, np.ndarray]
-    course: Course | None = None
-    excess_infection_day: np.ndarray | None = None  # infections caused by an arm's harm
+    Deaths are given as days (`death_day`, inf: alive at the model horizon) or as
+    the baseline shape G at death (`death_fraction`, `cstrial.disease.model`), whose
+    days are computed when first asked for: a binary endpoint needs only whether
+    each patient died by its horizon (`died_by`), which G answers without them.
+    """
+
+    def __init__(
+        self,
+        *,
+        arms: np.ndarray,
+        dropout_day: np.ndarray,
+        enrolment_months: np.ndarray,  # (patients,), the same for every replicate
+        patients: Mapping[str, np.ndarray],
+        death_day: np.ndarray | None = None,
+        death_fraction: np.ndarray | None = None,
+        course: Course | None = None,
+        excess_infection_day: np.ndarray | None = None,  # infections caused by an arm's harm
+    ) -> None:
+        if (death_day is None) == (death_fraction is None):
+            raise ValueError("give either death_day or death_fraction")
+        self.arms = arms
+        self.dropout_day = dropout_day
+        self.enrolment_months = enrolment_months
+        self.patients = patients
+        self.course = course
+        self.excess_infection_day = excess_infection_day
+        self._death_day = death_day
+        self._death_fraction = death_fraction
+
+    @property
+    def death_day(self) -> np.ndarray:
+        """Day of death of each patient (inf: alive at the model horizon)."""
+        if self._death_day is None:
+            self._death_day = death_days(self._death_fraction)
+        return self._death_day
+
+    def died_by(self, days: float) -> np.ndarray:
+        """Whether each patient died by day `days`: exactly `death_day <= days`."""
+        if self._death_day is not None:
+            return self._death_day <= days
+        return died_by(self._death_fraction, days)
 
     def replicates(self, first: int, last: int) -> TrialCourse:
         """Trials first..last-1 (views; covariates are cut when asked for)."""
@@ -37,7 +71,8 @@ class TrialCourse:
             course = type(course)(**{k: v[rows] for k, v in course.__dict__.items()})
         return TrialCourse(
             arms=self.arms[rows],
-            death_day=self.death_day[rows],
+            death_day=None if self._death_day is None else self._death_day[rows],
+            death_fraction=None if self._death_day is not None else self._death_fraction[rows],
             dropout_day=self.dropout_day[rows],
             enrolment_months=self.enrolment_months,
             patients=_Rows(self.patients, rows),

@@ -53,7 +53,7 @@ def two_proportion_by_look(
     horizon. Equals `analyse(endpoint, outcome_at(endpoint, trial, month), trial, arm)`.
     """
     replicates, n = trial.arms.shape
-    died = trial.death_day <= horizon_days
+    died = trial.died_by(horizon_days)
     control, treated = trial.arms == 0, trial.arms == arm
     if np.isfinite(trial.dropout_day).any():
         observed = trial.dropout_day >= np.minimum(trial.death_day, horizon_days)
