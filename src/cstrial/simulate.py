@@ -269,8 +269,8 @@ def _comparison(
     z_out[:, :n_looks] = np.where(reached, z, np.nan)
     z_stop = z[rows, stop]
     columns = {
-        "scenario": pa.array([plan.name] * replicates, pa.string()),
-        "comparison": pa.array([comparison.label] * replicates, pa.string()),
+        "scenario": pa.repeat(pa.scalar(plan.name, pa.string()), replicates),
+        "comparison": pa.repeat(pa.scalar(comparison.label, pa.string()), replicates),
         "sim": pa.array(sims),
         "decision": pa.array(np.asarray(DECISIONS, dtype=object)[decision], pa.string()),
         "stop_look": pa.array((stop + 1).astype(np.int16)),
@@ -308,6 +308,8 @@ def _secondaries(
     every earlier secondary rejected.
     """
     columns: dict[str, pa.Array] = {}
+    if not plan.secondaries:
+        return columns
     gate = decision == 1
     critical = -ndtri(comparison.alpha)
     for endpoint in plan.secondaries:
@@ -329,11 +331,11 @@ def _tally(
 ) -> np.ndarray:
     """Enrolled patients and deaths by the horizon, control and treatment, over all enrolled."""
     enrolled = np.arange(plan.sample_size)[None, :] < n_enrolled[:, None]
-    died = trial.died_by(plan.horizon_days)
+    died = enrolled & trial.died_by(plan.horizon_days)
     out = []
     for arm in (0, comparison.arm_index):
-        mask = enrolled & (trial.arms == arm)
-        out += [mask.sum(), (mask & died).sum()]
+        in_arm = trial.arms == arm
+        out += [np.count_nonzero(enrolled & in_arm), np.count_nonzero(died & in_arm)]
     return np.array(out, dtype=np.int64)
 
 

@@ -49,6 +49,7 @@ class TrialCourse:
         self.excess_infection_day = excess_infection_day
         self._death_day = death_day
         self._death_fraction = death_fraction
+        self._died: dict[float, np.ndarray] = {}  # by horizon: asked for by analysis and tally
 
     @property
     def death_day(self) -> np.ndarray:
@@ -59,9 +60,12 @@ class TrialCourse:
 
     def died_by(self, days: float) -> np.ndarray:
         """Whether each patient died by day `days`: exactly `death_day <= days`."""
-        if self._death_day is not None:
-            return self._death_day <= days
-        return died_by(self._death_fraction, days)
+        if days not in self._died:
+            if self._death_day is not None:
+                self._died[days] = self._death_day <= days
+            else:
+                self._died[days] = died_by(self._death_fraction, days)
+        return self._died[days]
 
     def replicates(self, first: int, last: int) -> TrialCourse:
         """Trials first..last-1 (views; covariates are cut when asked for)."""

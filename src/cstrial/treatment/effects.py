@@ -88,13 +88,22 @@ class HazardCourse:
         shape reaches `target` is found piece by piece, and G is interpolated there.
         """
         g = timing_fraction(self.edges)
-        y = np.full(np.shape(target), np.inf)
+        y = None
         reached: np.ndarray | float = 0.0
         for k in range(len(self.edges) - 1):
             m = self._multiplier(k)
             step = m * (g[k + 1] - g[k])
-            here = np.isinf(y) & (reached + step >= target)
-            y = np.where(here, g[k] + (target - reached) / m, y)
+            reaching = reached + step >= target
+            if k == 0 and g[0] == 0.0 and isinstance(m, float) and m == 1.0:
+                value = target  # g[0] + (target - 0) / 1, exactly
+            else:
+                value = g[k] + (target - reached) / m
+            # the first piece that reaches the target: y is still inf before it
+            y = (
+                np.where(reaching, value, np.inf)
+                if y is None
+                else np.where(reaching & np.isinf(y), value, y)
+            )
             reached = reached + step
         return y
 
