@@ -12,10 +12,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.special import ndtri
 from statsmodels.duration.hazard_regression import PHReg
 
-from cstrial.analysis.survival import cox_treatment, logrank_z, stratified_logrank_z
+from cstrial.analysis.survival import (
+    _at_previous_end,
+    _gather,
+    _group_events,
+    _sort_rows,
+    cox_treatment,
+    logrank_z,
+    stratified_logrank_z,
+)
 from cstrial.errors import CstrialError
 
 CONTROL_HAZARD = 1 / 30  # per day
@@ -399,3 +409,29 @@ def test_covariates_of_the_wrong_shape_are_refused():
     time, event = np.ones((2, 5)), np.ones((2, 5), bool)
     with pytest.raises(CstrialError, match="covariates must have shape"):
         cox_treatment(time, event, event, covariates=np.ones((2, 5)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), event_ties=st.booleans())
+def test_tie_groups_read_their_own_end_only_when_no_shared_group_has_an_event(seed, event_ties):
+    """The short cut of `_group_events` equals the cumulative-sum form at every group end.
+
+    Censored patients share times (administrative censoring at 90 days); deaths are
+    continuous, or rounded to whole days when `event_ties` (the cumulative-sum form).
+    """
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(1, 5)), int(rng.integers(2, 80)))
+    death = rng.exponential(60.0, shape)
+    death = np.ceil(death) if event_ties else death
+    event = death <= 90.0
+    time = np.where(event, death, 90.0)
+    include = rng.random(shape) < 0.9
+    treated = rng.random(shape) < 0.5
+    order, group_end, _ = _sort_rows(time, include, stable=False)
+    code = include.astype(np.int8) | (treated << 1).astype(np.int8) | (event << 2).astype(np.int8)
+    code = _gather(code & (include * np.int8(7)), order)
+    d, d_t = _group_events(code, group_end)
+    for bits, got in ((5, d), (7, d_t)):
+        events = np.cumsum((code & bits) == bits, axis=1)
+        expected = events - _at_previous_end(events, group_end)
+        np.testing.assert_array_equal(got[group_end], expected[group_end])

@@ -135,18 +135,19 @@ def _logrank_sums(
         # int32 is exact for any trial (a row holds one trial's patients) and twice as fast
         return np.cumsum((code & bits) == bits, axis=1, dtype=np.int32)
 
-    at_risk = sorted_cumsum(1)
     at_risk_t = sorted_cumsum(1 | 2)
-    events = sorted_cumsum(1 | 4)
-    events_t = sorted_cumsum(1 | 2 | 4)
-    # Counts are exact integers: the risk set of a group is its stratum's prefix up to the
-    # group's end; its events are those since the previous group's end.
-    if strata is not None:
+    if strata is None:
+        # the excluded (time +inf) come first, so the risk set at a position is the
+        # included patients up to it: the position less the excluded, counted once
+        excluded = code.shape[1] - np.count_nonzero(code & 1, axis=1)
+        n = np.arange(1.0, code.shape[1] + 1.0) - excluded[:, None]
+    else:
+        at_risk = sorted_cumsum(1)
         at_risk = at_risk - _at_previous_end(at_risk, block_end)
         at_risk_t = at_risk_t - _at_previous_end(at_risk_t, block_end)
-    n, n_t = at_risk.astype(float), at_risk_t.astype(float)
-    d = (events - _at_previous_end(events, group_end)).astype(float)
-    d_t = (events_t - _at_previous_end(events_t, group_end)).astype(float)
+        n = at_risk.astype(float)
+    n_t = at_risk_t.astype(float)
+    d, d_t = _group_events(code, group_end)
 
     keep = group_end & (d > 0)
     # plain divisions (masked ones are ~3x slower); values off `keep` are discarded
@@ -157,6 +158,25 @@ def _logrank_sums(
     o_minus_e = np.sum(np.where(keep, d_t - d * share_t, 0.0), axis=1)
     variance = np.sum(np.where(keep, d * share_t * (1.0 - share_t) * ties, 0.0), axis=1)
     return o_minus_e, variance
+
+
+def _group_events(code: np.ndarray, group_end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Events, and events on treatment, of each tie group, at the group's end (as floats).
+
+    Read only at group ends. When no group of two or more holds an event (continuous
+    times: ties only among the censored), a group's events are its end's own; otherwise
+    they are differences of cumulative sums between group ends.
+    """
+    event = (code & 5) == 5
+    event_t = (code & 7) == 7
+    shared = ~group_end[:, :-1]
+    if not np.any(shared & (event[:, :-1] | event[:, 1:])):
+        return event.astype(float), event_t.astype(float)
+    events = np.cumsum(event, axis=1, dtype=np.int32)
+    events_t = np.cumsum(event_t, axis=1, dtype=np.int32)
+    d = (events - _at_previous_end(events, group_end)).astype(float)
+    d_t = (events_t - _at_previous_end(events_t, group_end)).astype(float)
+    return d, d_t
 
 
 def _z_and_peto_hr(o_minus_e: np.ndarray, variance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
