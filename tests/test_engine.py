@@ -265,3 +265,25 @@ def test_a_chunk_is_simulated_in_blocks_with_rows_in_order(write_protocol, tmp_p
     assert len(patients) == 5 * 400
     # the tallies of all blocks add up: simulated rates over every enrolled patient
     assert 0.2 < result.summary["control_rate"].iloc[0] < 0.6
+
+
+def test_a_chunk_runs_on_one_blas_thread_and_restores_the_callers(
+    write_protocol, tmp_path, monkeypatch
+):
+    # chunks run one per core: a second BLAS thread would only spin against the others
+    from threadpoolctl import ThreadpoolController
+
+    seen = []
+    inner = simulate._simulate_chunk
+
+    def recording(*args, **kwargs):
+        seen.append(
+            {p["num_threads"] for p in ThreadpoolController().info() if p["user_api"] == "blas"}
+        )
+        return inner(*args, **kwargs)
+
+    monkeypatch.setattr(simulate, "_simulate_chunk", recording)
+    before = ThreadpoolController().info()
+    run(write_protocol({"scenarios": []}), n_sims=20, jobs=1, out=tmp_path / "run")
+    assert seen and all(threads == {1} for threads in seen)
+    assert ThreadpoolController().info() == before

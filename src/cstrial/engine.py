@@ -46,7 +46,7 @@ from cstrial.results import (
     write_json_atomic,
     write_table_atomic,
 )
-from cstrial.simulate import ChunkResult, simulate_chunk, warm_up
+from cstrial.simulate import ChunkResult, one_blas_thread, simulate_chunk, warm_up
 from cstrial.treatment import TREATMENT
 
 Progress = Callable[[int, int], None]
@@ -109,7 +109,7 @@ def run(
     chunk_size = sim.chunk_size
     _check_chunk_memory(scenarios, min(chunk_size, n_sims))
     n_tasks = len(scenarios) * -(-n_sims // chunk_size)
-    with _workers_starting(jobs, backend, n_tasks):
+    with _workers_starting(jobs, backend, n_tasks), one_blas_thread():
         plans = [plan_scenario(s, seed) for s in scenarios]
     n_looks = max(p.n_looks for p in plans)
     tasks = [

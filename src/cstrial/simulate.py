@@ -7,13 +7,16 @@ fixed order, so a chunk's result depends only on (seed, scenario, chunk).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pyarrow as pa
 from scipy.special import ndtr, ndtri
+from threadpoolctl import ThreadpoolController
 
 from cstrial.accrual import DAYS_PER_MONTH, enrolled_by
 from cstrial.design import conditional_power
@@ -157,6 +160,32 @@ def simulate_chunk(
     one after another from the chunk's generator (see `cstrial.pool.trial_blocks`); rows come
     out comparison by comparison, each in replicate order.
     """
+    with one_blas_thread():
+        return _simulate_chunk(plan, chunk, first_sim, replicates, n_looks_out, save_patients)
+
+
+def one_blas_thread() -> contextlib.AbstractContextManager:
+    """Limit BLAS to one thread while simulating (bytes unchanged).
+
+    Chunks run in parallel, one per core; a second BLAS thread spinning on the
+    copula's small matrix product only takes CPU from the other workers.
+    """
+    return _blas().limit(limits=1, user_api="blas")
+
+
+@cache
+def _blas() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+def _simulate_chunk(
+    plan: ScenarioPlan,
+    chunk: int,
+    first_sim: int,
+    replicates: int,
+    n_looks_out: int,
+    save_patients: int,
+) -> ChunkResult:
     rng = chunk_generator(plan.seed, plan.index, chunk)
     tables: dict[str, list[pa.Table]] = {c.label: [] for c in plan.comparisons}
     tallies: dict[str, np.ndarray] = {c.label: np.zeros(4, np.int64) for c in plan.comparisons}
