@@ -214,8 +214,9 @@ def _simulate_chunk(
                 # a multi-arm trial enrols until its last comparison stops
                 enrolled = [tables[c.label][-1]["n_enrolled"].to_numpy() for c in plan.comparisons]
                 saved.append(_patients_table(plan, trial, sims, keep, np.max(enrolled, axis=0)))
-    trials = pa.concat_tables([t for label in tables for t in tables[label]])
-    patients = pa.concat_tables(saved) if saved else None
+    # one Arrow chunk per column: ~10x faster to send to the main process, and to write
+    trials = pa.concat_tables([t for label in tables for t in tables[label]]).combine_chunks()
+    patients = pa.concat_tables(saved).combine_chunks() if saved else None
     return ChunkResult(plan.index, chunk, trials, tallies, patients)
 
 
