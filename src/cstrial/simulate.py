@@ -93,11 +93,11 @@ def simulate_trials(
     # computed on one contiguous slice, with one gather and one scatter in all
     il6 = patients["il6_pg_ml"]
     by_arm = np.argsort(arms, kind="stable")
-    ends = np.cumsum(np.bincount(arms, minlength=len(plan.effects)))
+    ends = np.cumsum([np.count_nonzero(arms == j) for j in range(len(plan.effects))])
     h30_by_arm, target_by_arm = h30[by_arm], (exposure / h30)[by_arm]
     il6_by_arm = il6[by_arm]
     fraction = np.empty(size)
-    hazard_ratio_30d = np.ones(size)
+    hazard_ratio_30d = np.ones(size) if plan.needs_course else None
     courses = {}
     for j, effect in enumerate(plan.effects):
         arm = slice(ends[j - 1] if j else 0, ends[j])
