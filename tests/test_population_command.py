@@ -81,3 +81,38 @@ def test_table_output_names_targets_and_sources():
     result = runner.invoke(app, ["population", str(PROTOCOLS[0]), "--n", "2000"])
     assert result.exit_code == 0, result.output
     assert "IABP-SHOCK II" in result.output and "screened per enrolled" in result.output
+
+
+def test_crp_relative_risk_is_the_modified_poisson_fit_statsmodels_gives():
+    """Dettling's measure: log-linear risk in CRP/50 and SCAI stage (Zou 2004), fitted to
+    risks. A population built with a known RR of 1.08 gives 1.08; the default population
+    gives what statsmodels' Poisson GLM gives on the same risks, and Dettling's row is a
+    reference the model misses (its CRP carries little risk), with the reason."""
+    import numpy as np
+    import statsmodels.api as sm
+
+    from cstrial.disease import linear_predictor, risk_by, timing_fraction
+    from cstrial.population import sample_population
+    from cstrial.targets import _crp_relative_risk_per_50
+
+    rng = np.random.default_rng(3)
+    n = 50_000
+    patients = {"scai_stage": rng.integers(0, 3, n), "crp_mg_l": rng.lognormal(2.8, 2.0, n)}
+    crp = np.minimum(patients["crp_mg_l"], 400.0)
+    patients["crp_mg_l"] = crp
+    risk = 0.2 * np.exp(np.array([0.0, 0.5, 0.9])[patients["scai_stage"]]) * 1.08 ** (crp / 50)
+    h30 = -np.log1p(-risk) / timing_fraction(30.0)
+    assert _crp_relative_risk_per_50(patients, h30) == pytest.approx(1.08, rel=1e-6)
+
+    population = sample_population(np.random.default_rng(5), n)
+    h30 = np.exp(linear_predictor(population))
+    stage = population["scai_stage"]
+    x = np.column_stack([np.ones(n), stage == 1, stage == 2, population["crp_mg_l"] / 50])
+    reference = sm.GLM(risk_by(h30), x.astype(float), family=sm.families.Poisson()).fit()
+    expected = float(np.exp(reference.params[3]))
+    assert _crp_relative_risk_per_50(population, h30) == pytest.approx(expected, rel=1e-6)
+
+    row = {r["name"]: r for r in evaluate_targets()}[
+        "relative risk of 30-day death per +50 mg/L admission CRP, adjusted for SCAI stage"
+    ]
+    assert row["target"] == 1.08 and not row["required"] and "Dettling" in row["note"]
