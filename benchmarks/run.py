@@ -41,6 +41,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -333,7 +334,16 @@ def main(argv: list[str] | None = None) -> int:
         help="simulation.patient_reuse values to run each design at, comma-separated "
         f"(default {','.join(map(str, REUSE))})",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of every timing, interleaved (cstrial and rpact alternate); the table "
+        "gives medians, the JSON every round: on a shared machine one run varies by 10-20%%",
+    )
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error(f"--repeat must be 1 or more, found {args.repeat}")
 
     n_sims = args.n_sims or (60 if args.smoke else N_SIMS)
     chunk_size = 30 if args.smoke else 1000
@@ -342,61 +352,49 @@ def main(argv: list[str] | None = None) -> int:
     use_rpact = not args.no_rpact and rpact_available()
 
     reuses = [int(r) for r in args.reuse.split(",")]
-    rows = []
-    rpact_times: dict[str, dict] = {}
+    runs = [(d, r) for d in DESIGNS for r in reuses]
+    timings: dict[tuple[str, int], list[dict]] = {(d.name, r): [] for d, r in runs}
+    rpact_times: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="cstrial-bench-") as tmp:
-        for design, reuse in ((d, r) for d in DESIGNS for r in reuses):
-            row: dict = {
-                "design": design.name,
-                "patient_reuse": reuse,
-                "sample_size": SAMPLE_SIZE,
-                "n_sims": n_sims,
-            }
-            if not design.available:
-                row["status"] = design.reason
-                rows.append(row)
-                continue
-            path = Path(tmp) / f"{design.name.replace(' ', '-')}-reuse-{reuse}.yaml"
-            spec = protocol(design, SAMPLE_SIZE, n_sims, chunk_size, reuse)
-            path.write_text(yaml.safe_dump(spec))
-            result = time_cstrial(path, n_sims, args.jobs, Path(tmp) / "out" / path.stem)
-            patients_per_second = n_sims * SAMPLE_SIZE / result["wall_seconds"]
-            row.update(
-                status="ok",
-                jobs=args.jobs,
-                wall_seconds=round(result["wall_seconds"], 3),
-                engine_seconds=round(result["engine_seconds"], 3),
-                patients_per_second=round(patients_per_second),
-                patients_per_second_per_worker=round(patients_per_second / args.jobs),
-                raw_normal_draws_per_second=round(draws_per_second),
-                ratio_to_raw_normal_rate=round(patients_per_second / draws_per_second, 4),
-                ratio_to_raw_normal_rate_per_worker=round(
-                    patients_per_second / args.jobs / draws_per_second, 4
-                ),
-                peak_memory_mib=None
-                if result["tree_peak_mib"] is None
-                else round(result["tree_peak_mib"], 1),
-                main_peak_mib=round(result["main_peak_mib"], 1),
-                power=result["power"],
-                design_effect=round(result["design_effect"], 4),
-                control_rate=result["control_rate"],
-                treatment_rate=result["treatment_rate"],
+        # round after round, so a slow spell of a shared machine hits both sides alike
+        for round_ in range(args.repeat):
+            for design, reuse in runs:
+                if not design.available:
+                    continue
+                path = Path(tmp) / f"{design.name.replace(' ', '-')}-reuse-{reuse}.yaml"
+                spec = protocol(design, SAMPLE_SIZE, n_sims, chunk_size, reuse)
+                path.write_text(yaml.safe_dump(spec))
+                result = time_cstrial(path, n_sims, args.jobs, Path(tmp) / "out" / path.stem)
+                timings[(design.name, reuse)].append(result)
+                if use_rpact and len(rpact_times.setdefault(design.name, [])) <= round_:
+                    # the same rpact run serves every reuse of the design
+                    looks = result["look_events"] or result["look_patients"]
+                    rpact_times[design.name].append(
+                        time_rpact(
+                            design, result["control_rate"], result["treatment_rate"], looks, n_sims
+                        )
+                    )
+    rows = [
+        _row(
+            design,
+            reuse,
+            timings[(design.name, reuse)],
+            rpact_times.get(design.name),
+            n_sims,
+            args.jobs,
+        )
+        for design, reuse in runs
+    ]
+    for row in rows:
+        if row["status"] == "ok":
+            row["raw_normal_draws_per_second"] = round(draws_per_second)
+            rate = row["patients_per_second"]
+            row["ratio_to_raw_normal_rate"] = round(rate / draws_per_second, 4)
+            row["ratio_to_raw_normal_rate_per_worker"] = round(
+                rate / args.jobs / draws_per_second, 4
             )
-            if use_rpact:
-                looks = result["look_events"] or result["look_patients"]
-                if design.name not in rpact_times:  # the same rpact run serves every reuse
-                    rpact_times[design.name] = time_rpact(
-                        design, result["control_rate"], result["treatment_rate"], looks, n_sims
-                    )
-                rpact = rpact_times[design.name]
-                row["rpact"] = rpact
-                if "wall_seconds" in rpact:
-                    row["cstrial_over_rpact_time"] = round(
-                        result["wall_seconds"] / rpact["wall_seconds"], 2
-                    )
-            else:
-                row["rpact"] = "not installed" if not args.no_rpact else "skipped"
-            rows.append(row)
+        if not use_rpact:
+            row["rpact"] = "not installed" if not args.no_rpact else "skipped"
 
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -407,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
             "numpy": np.__version__,
         },
         "smoke": args.smoke,
+        "repeat": args.repeat,
         "memory": "peak_memory_mib: largest total PSS of the process tree (main + workers), "
         "sampled every 200 ms from /proc/PID/smaps_rollup; main_peak_mib: ru_maxrss of the "
         "main process (resource.getrusage RUSAGE_SELF)",
@@ -417,6 +416,58 @@ def main(argv: list[str] | None = None) -> int:
     print(_table(rows, draws_per_second, use_rpact, args.no_rpact))
     print(f"\nwrote {out}")
     return 0
+
+
+def _row(
+    design: Design,
+    reuse: int,
+    results: list[dict],
+    rpact: list[dict] | None,
+    n_sims: int,
+    jobs: int,
+) -> dict:
+    """One design's table row: medians over the rounds, and every round's wall times."""
+    row: dict = {
+        "design": design.name,
+        "patient_reuse": reuse,
+        "sample_size": SAMPLE_SIZE,
+        "n_sims": n_sims,
+    }
+    if not design.available:
+        return row | {"status": design.reason}
+    wall = statistics.median(r["wall_seconds"] for r in results)
+    first = results[0]
+    peaks = [r["tree_peak_mib"] for r in results if r["tree_peak_mib"] is not None]
+    row.update(
+        status="ok",
+        jobs=jobs,
+        rounds=len(results),
+        wall_seconds=round(wall, 3),
+        wall_seconds_each=[round(r["wall_seconds"], 3) for r in results],
+        engine_seconds=round(statistics.median(r["engine_seconds"] for r in results), 3),
+        patients_per_second=round(n_sims * SAMPLE_SIZE / wall),
+        patients_per_second_per_worker=round(n_sims * SAMPLE_SIZE / wall / jobs),
+        peak_memory_mib=round(max(peaks), 1) if peaks else None,
+        main_peak_mib=round(max(r["main_peak_mib"] for r in results), 1),
+        power=first["power"],
+        design_effect=round(first["design_effect"], 4),
+        control_rate=first["control_rate"],
+        treatment_rate=first["treatment_rate"],
+    )
+    timed = [r for r in rpact or [] if "wall_seconds" in r]
+    if rpact:
+        row["rpact"] = (
+            {
+                "wall_seconds": statistics.median(r["wall_seconds"] for r in timed),
+                "wall_seconds_each": [round(r["wall_seconds"], 3) for r in timed],
+                "power": timed[0]["power"],
+            }
+            if timed
+            else rpact[0]
+        )
+        if timed:
+            row["cstrial_over_rpact_time"] = round(wall / row["rpact"]["wall_seconds"], 2)
+    return row
 
 
 def _table(rows: list[dict], draws_per_second: float, use_rpact: bool, skipped: bool) -> str:
@@ -445,6 +496,9 @@ def _table(rows: list[dict], draws_per_second: float, use_rpact: bool, skipped: 
             f"{rpact_s:>8} {ratio:>8}"
         )
     lines.append("")
+    rounds = max((row.get("rounds", 1) for row in rows), default=1)
+    if rounds > 1:
+        lines.append(f"wall s, rpact s: medians of {rounds} interleaved rounds (JSON: each round)")
     lines.append(
         f"raw normal draws: {draws_per_second:,.0f}/s (Generator(PCG64).standard_normal, one core); "
         f"jobs = {rows[0].get('jobs', '-')}"

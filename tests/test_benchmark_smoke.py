@@ -57,3 +57,31 @@ def test_peak_memory_does_not_grow_with_n_sims(write_protocol, tmp_path):
     assert large["main_peak_mib"] <= small["main_peak_mib"] * 1.05 + 5
     if small["tree_peak_mib"] is not None:
         assert large["tree_peak_mib"] <= small["tree_peak_mib"] * 1.15
+
+
+def test_repeated_rounds_report_medians_and_every_round():
+    """--repeat N: the table gives the median wall time of the rounds, cstrial's and
+    rpact's, and their ratio; the JSON keeps each round."""
+    design = benchmark.DESIGNS[1]
+    rounds = [
+        {
+            "wall_seconds": wall,
+            "engine_seconds": wall - 1,
+            "tree_peak_mib": peak,
+            "main_peak_mib": 300.0,
+            "power": 0.8,
+            "design_effect": 1.036,
+            "control_rate": 0.4,
+            "treatment_rate": 0.3,
+        }
+        for wall, peak in ((12.0, 480.0), (10.0, 500.0), (30.0, 490.0))
+    ]
+    rpact = [{"wall_seconds": w, "power": 0.8} for w in (6.0, 5.0, 9.0)]
+    row = benchmark._row(design, 16, rounds, rpact, 1000, 2)
+    assert row["wall_seconds"] == 12.0 and row["wall_seconds_each"] == [12.0, 10.0, 30.0]
+    assert row["rpact"]["wall_seconds"] == 6.0
+    assert row["cstrial_over_rpact_time"] == 2.0
+    assert row["patients_per_second"] == round(1000 * benchmark.SAMPLE_SIZE / 12.0)
+    assert row["peak_memory_mib"] == 500.0 and row["rounds"] == 3
+    table = benchmark._table([row | {"ratio_to_raw_normal_rate": 0.05}], 7e7, True, False)
+    assert "medians of 3 interleaved rounds" in table
