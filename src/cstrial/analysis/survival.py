@@ -142,6 +142,7 @@ def _logrank_sums(
         excluded = code.shape[1] - np.count_nonzero(code & 1, axis=1)
         n = np.arange(1.0, code.shape[1] + 1.0) - excluded[:, None]
     else:
+        # a group's risk set is its stratum's prefix up to the group's end
         at_risk = sorted_cumsum(1)
         at_risk = at_risk - _at_previous_end(at_risk, block_end)
         at_risk_t = at_risk_t - _at_previous_end(at_risk_t, block_end)
