@@ -331,26 +331,20 @@ class SummaryAccumulator:
         self._tallies: dict[tuple[str, str], _Tally] = {}
 
     def add(self, trials: pa.Table, arm_tallies: dict[str, np.ndarray]) -> None:
-        frame = trials.select(
-            [
-                "scenario",
-                "comparison",
-                "decision",
-                "stop_look",
-                "n_enrolled",
-                "duration_months",
-                "estimate",
-            ]
-        ).to_pandas()
+        column = {
+            name: trials.column(name).to_numpy(zero_copy_only=False)
+            for name in ("decision", "stop_look", "n_enrolled", "duration_months", "estimate")
+        }
         secondaries = [
             name[: -len("_reject")] for name in trials.column_names if name.endswith("_reject")
         ]
-        trials_group = {
-            column: trials.column(column).to_numpy(zero_copy_only=False)
-            for name in secondaries
-            for column in (f"{name}_reject", f"{name}_estimate")
-        }
-        for (scenario, comparison), group in frame.groupby(["scenario", "comparison"], sort=False):
+        for name in secondaries:
+            for suffix in ("_reject", "_estimate"):
+                column[name + suffix] = trials.column(name + suffix).to_numpy(zero_copy_only=False)
+        looks = column["stop_look"] - 1
+        efficacy = column["decision"] == "efficacy"
+        futility = column["decision"] == "futility"
+        for (scenario, comparison), rows in _groups(trials, "scenario", "comparison"):
             tally = self._tallies.setdefault(
                 (scenario, comparison),
                 _Tally(
@@ -358,26 +352,24 @@ class SummaryAccumulator:
                     futility=np.zeros(self.n_looks, np.int64),
                 ),
             )
-            looks = group["stop_look"].to_numpy() - 1
-            decision = group["decision"].to_numpy()
-            tally.n += len(group)
-            tally.reject += np.bincount(looks[decision == "efficacy"], minlength=self.n_looks)
-            tally.futility += np.bincount(looks[decision == "futility"], minlength=self.n_looks)
-            tally.sum_n += float(group["n_enrolled"].sum())
-            tally.sum_duration += float(group["duration_months"].sum())
-            estimates = group["estimate"].to_numpy()
+            tally.n += rows.size
+            tally.reject += np.bincount(looks[rows[efficacy[rows]]], minlength=self.n_looks)
+            tally.futility += np.bincount(looks[rows[futility[rows]]], minlength=self.n_looks)
+            # sums over the group's rows in order, as pandas' groupby summed them
+            tally.sum_n += float(column["n_enrolled"][rows].sum())
+            tally.sum_duration += float(column["duration_months"][rows].sum())
+            estimates = column["estimate"][rows]
             finite = np.isfinite(estimates)
             tally.sum_estimate += float(estimates[finite].sum())
             tally.n_estimate += int(finite.sum())
             tally.arm += arm_tallies[comparison]
             for name in secondaries:
-                rejected = trials_group[f"{name}_reject"]
-                estimate = trials_group[f"{name}_estimate"]
+                estimate = column[f"{name}_estimate"][rows]
                 ok = np.isfinite(estimate)
                 counts = tally.secondary.setdefault(name, [0, 0.0, 0])
-                counts[0] += int(rejected[group.index].sum())
-                counts[1] += float(estimate[group.index][ok[group.index]].sum())
-                counts[2] += int(ok[group.index].sum())
+                counts[0] += int(column[f"{name}_reject"][rows].sum())
+                counts[1] += float(estimate[ok].sum())
+                counts[2] += int(ok.sum())
 
     def table(self) -> pa.Table:
         rows = []
@@ -390,6 +382,18 @@ class SummaryAccumulator:
                 row.update(self.extra.get((plan.name, comparison.label), {}))
                 rows.append(row)
         return pa.Table.from_pandas(pd.DataFrame(rows), preserve_index=False)
+
+
+def _groups(table: pa.Table, *keys: str) -> Iterator[tuple[tuple, np.ndarray]]:
+    """Each distinct combination of the `keys` columns, in order of first appearance, with its rows."""
+    codes = np.zeros(table.num_rows, np.int64)
+    for key in keys:
+        encoded = table.column(key).combine_chunks().dictionary_encode()
+        codes = codes * len(encoded.dictionary) + encoded.indices.to_numpy()
+    _, first, group = np.unique(codes, return_index=True, return_inverse=True)
+    for g in np.argsort(first):
+        rows = np.flatnonzero(group == g)
+        yield tuple(table.column(key)[rows[0]].as_py() for key in keys), rows
 
 
 def _summary_row(plan: ScenarioPlan, comparison, t: _Tally, n_looks: int) -> dict:
