@@ -5,11 +5,12 @@ holds `simulation.chunk_size` replicates, so the bytes of trials.parquet do not
 depend on the number of workers or the backend. The engine never prints; it
 reports progress through a callback.
 
-Each finished chunk is stored at once in OUT/.chunks/ (see `results.ChunkStore`);
-when all are there, trials.parquet (and patients.parquet) are assembled from them
-in chunk order and the chunk folder is removed. So memory does not grow with
-n_sims, and `resume=True` picks up a killed run from its finished chunks with the
-same bytes as a run straight through.
+Each finished chunk is stored at once in OUT/.chunks/ (see `results.ChunkStore`)
+and written, in chunk order, to trials.parquet (and patients.parquet) under a
+temporary name, renamed into place once the last chunk is in; then the chunk
+folder is removed. So memory does not grow with n_sims, and `resume=True` picks
+up a killed run from its finished chunks with the same bytes as a run straight
+through.
 """
 
 from __future__ import annotations
@@ -143,16 +144,20 @@ def run(
         progress(done, len(tasks))
     # closing(): a failure here (a full disk) stops the workers at once
     with contextlib.closing(
-        _execute(pending, n_looks, save_patients, jobs, backend, scheduler)
+        _execute(_first_chunks_first(pending), n_looks, save_patients, jobs, backend, scheduler)
     ) as results:
+        fresh = _stored(results, store, progress, done, len(tasks))
         try:
-            for result in results:
-                store.put(
-                    result.scenario, result.chunk, result.trials, result.tallies, result.patients
-                )
-                done += 1
-                if progress is not None:
-                    progress(done, len(tasks))
+            trials, patients, summary = _stream(
+                store,
+                tasks,
+                {(plan.index, chunk) for plan, chunk, _, _ in pending},
+                fresh,
+                plans,
+                n_looks,
+                out,
+                _analytic_columns(scenarios, plans),
+            )
         except MemoryError:
             raise CstrialError(
                 f"out of memory simulating chunks of {chunk_size} trials; lower "
@@ -161,9 +166,11 @@ def run(
             ) from None
 
     try:
-        summary_table = _assemble(
-            store, tasks, plans, n_looks, out, save_patients, _analytic_columns(scenarios, plans)
-        )
+        trials.commit()
+        if save_patients > 0:
+            patients.commit()
+        summary_table = summary.table()
+        write_table_atomic(summary_table, out / "summary.parquet")
         manifest = _manifest(
             protocol,
             plans,
@@ -180,6 +187,8 @@ def run(
         write_json_atomic(manifest, out / "manifest.json")
     except BaseException:
         # without its manifest a run is not whole: take its files away, keep the chunks
+        trials.abort()
+        patients.abort()
         for name in OUTPUT_FILES:
             with contextlib.suppress(OSError):
                 (out / name).unlink()
@@ -237,46 +246,77 @@ def _analytic_columns(scenarios: list, plans: list[ScenarioPlan]) -> dict:
     return columns
 
 
-def _assemble(
+def _stored(
+    results: Iterator[ChunkResult],
+    store: ChunkStore,
+    progress: Progress | None,
+    done: int,
+    total: int,
+) -> Iterator[ChunkResult]:
+    """Each chunk's result as it arrives, once it is kept in the store (for --resume)."""
+    for result in results:
+        store.put(result.scenario, result.chunk, result.trials, result.tallies, result.patients)
+        done += 1
+        if progress is not None:
+            progress(done, total)
+        yield result
+
+
+def _first_chunks_first(tasks: list) -> list:
+    """Each scenario's first chunk, then the rest in order: the files' columns are known early."""
+    return sorted(tasks, key=lambda task: task[1] != 0)  # a stable sort
+
+
+def _stream(
     store: ChunkStore,
     tasks: list,
+    simulating: set[tuple[int, int]],
+    fresh: Iterator[ChunkResult],
     plans: list[ScenarioPlan],
     n_looks: int,
     out: Path,
-    save_patients: int,
     extra: dict | None = None,
-):
-    """trials.parquet, patients.parquet and summary.parquet from the stored chunks, in order.
+) -> tuple[AtomicParquetWriter, AtomicParquetWriter, SummaryAccumulator]:
+    """Write every chunk, in order, to trials.parquet and patients.parquet (uncommitted) and the summary.
 
-    Every byte comes from the chunk files, so a resumed run writes what a run
-    straight through writes.
+    The chunks in `simulating` come from `fresh` as they are simulated (each
+    scenario's first chunk first), the others (finished by an interrupted run) from
+    the store: the same tables either way, so a resumed run writes what a run
+    straight through writes. Only the first chunks of later scenarios wait in memory.
     """
+    waiting: dict[tuple[int, int], Any] = {}
+
+    def chunk(key: tuple[int, int]) -> Any:
+        if key not in simulating:
+            return store.get(*key)
+        while key not in waiting:
+            result = next(fresh)
+            waiting[(result.scenario, result.chunk)] = result
+        return waiting[key]
+
     # one schema per file: the contract columns, then any a scenario adds (secondary endpoints)
-    firsts = [(plan.index, chunk) for plan, chunk, _, _ in tasks if chunk == 0]
-    trials_columns = union_schema(trials_schema(n_looks), [store.schema(*f) for f in firsts])
+    firsts = [chunk((plan.index, 0)) for plan, index, _, _ in tasks if index == 0]
+    trials_columns = union_schema(trials_schema(n_looks), [f.trials.schema for f in firsts])
     patients_columns = union_schema(
-        None, [s for f in firsts if (s := store.schema(*f, patients=True)) is not None]
+        None, [f.patients.schema for f in firsts if f.patients is not None]
     )
+    del firsts
     trials = AtomicParquetWriter(out / "trials.parquet", trials_columns)
     patients = AtomicParquetWriter(out / "patients.parquet", patients_columns)
     summary = SummaryAccumulator(plans, n_looks, extra)
     try:
-        for plan, chunk, _, _ in tasks:
-            stored = store.get(plan.index, chunk)
-            trials.write(stored.trials)
-            summary.add(stored.trials, stored.tallies)
-            if stored.patients is not None:
-                patients.write(stored.patients)
-        trials.commit()
-        if save_patients > 0:
-            patients.commit()
-        summary_table = summary.table()
-        write_table_atomic(summary_table, out / "summary.parquet")
+        for plan, index, _, _ in tasks:
+            done = chunk((plan.index, index))
+            waiting.pop((plan.index, index), None)
+            trials.write(done.trials)
+            summary.add(done.trials, done.tallies)
+            if done.patients is not None:
+                patients.write(done.patients)
     except BaseException:
         trials.abort()
         patients.abort()
         raise
-    return summary_table
+    return trials, patients, summary
 
 
 def _execute(
