@@ -148,36 +148,43 @@ def _logrank_sums(
         at_risk_t = at_risk_t - _at_previous_end(at_risk_t, block_end)
         n = at_risk.astype(float)
     n_t = at_risk_t.astype(float)
-    d, d_t = _group_events(code, group_end)
+    d, d_t, single = _group_events(code, group_end)
 
     keep = group_end & (d > 0)
     # plain divisions (masked ones are ~3x slower); values off `keep` are discarded
     # below, and on it n >= d >= 1, so (n - d) / max(n - 1, 1) is 0 where n = 1
     with np.errstate(divide="ignore", invalid="ignore"):
         share_t = n_t / n
+    if single:
+        # d = 1 at every kept group: d * x is x and the tie factor is 1 (n > 1), or 0
+        # where n = 1, where share_t (1 - share_t) is 0 as well: the same terms, bit for bit
+        o_minus_e = np.sum(np.where(keep, d_t - share_t, 0.0), axis=1)
+        variance = np.sum(np.where(keep, share_t * (1.0 - share_t), 0.0), axis=1)
+        return o_minus_e, variance
     ties = (n - d) / np.maximum(n - 1.0, 1.0)
     o_minus_e = np.sum(np.where(keep, d_t - d * share_t, 0.0), axis=1)
     variance = np.sum(np.where(keep, d * share_t * (1.0 - share_t) * ties, 0.0), axis=1)
     return o_minus_e, variance
 
 
-def _group_events(code: np.ndarray, group_end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _group_events(code: np.ndarray, group_end: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     """Events, and events on treatment, of each tie group, at the group's end (as floats).
 
     Read only at group ends. When no group of two or more holds an event (continuous
-    times: ties only among the censored), a group's events are its end's own; otherwise
-    they are differences of cumulative sums between group ends.
+    times: ties only among the censored), a group's events are its end's own, at most 1,
+    and the third value is True; otherwise they are differences of cumulative sums
+    between group ends.
     """
     event = (code & 5) == 5
     event_t = (code & 7) == 7
     shared = ~group_end[:, :-1]
     if not np.any(shared & (event[:, :-1] | event[:, 1:])):
-        return event.astype(float), event_t.astype(float)
+        return event.astype(float), event_t.astype(float), True
     events = np.cumsum(event, axis=1, dtype=np.int32)
     events_t = np.cumsum(event_t, axis=1, dtype=np.int32)
     d = (events - _at_previous_end(events, group_end)).astype(float)
     d_t = (events_t - _at_previous_end(events_t, group_end)).astype(float)
-    return d, d_t
+    return d, d_t, False
 
 
 def _z_and_peto_hr(o_minus_e: np.ndarray, variance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
