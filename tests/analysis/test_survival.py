@@ -468,3 +468,37 @@ def test_log_rank_sums_without_tied_deaths_equal_the_general_form_bit_for_bit(se
     for got, expected in zip(fast, slow, strict=True):
         np.testing.assert_array_equal(got, expected)
         assert np.array_equal(np.signbit(got), np.signbit(expected))
+
+
+def test_a_batch_with_overflowing_fits_gives_each_its_own_result_not_an_error():
+    """Two tiny replicates without a finite estimate: NaN and not converged, alone or together.
+
+    Together their informations once reached np.linalg.cond as NaN, whose SVD raised
+    LinAlgError and took the whole batch (and a simulation run) down.
+    """
+    time = np.array(
+        [
+            [1.034894, 2.344986, 0.532693, 0.099532, 1.0, 1.0],
+            [0.524125, 0.079788, 0.427909, 0.646182, 0.003344, 0.957610],
+        ]
+    )
+    event = np.array([[1, 1, 1, 1, 0, 0], [1, 0, 1, 1, 1, 1]], bool)
+    treated = np.array([[1, 1, 0, 0, 0, 0], [1, 0, 0, 0, 1, 1]], bool)
+    include = np.array([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]], bool)
+    x = np.zeros((2, 6, 2))
+    x[0, :4, 0] = [0.333079, 0.552294, -0.016697, 0.332561]
+    x[0, :4, 1] = [0, 0, 1, 1]
+    x[1, :, 0] = [-0.453720, 0.570214, 0.186511, -1.771743, 0.831771, -0.865991]
+    x[1, :, 1] = [1, 0, 0, 1, 0, 0]
+    with np.errstate(all="ignore"):
+        together = cox_treatment(time, event, treated, include, covariates=x)
+        for r in (0, 1):
+            alone = cox_treatment(
+                time[r : r + 1],
+                event[r : r + 1],
+                treated[r : r + 1],
+                include[r : r + 1],
+                covariates=x[r : r + 1],
+            )
+            assert not alone.converged[0] and not together.converged[r]
+            assert np.isnan(alone.z[0]) and np.isnan(together.z[r])

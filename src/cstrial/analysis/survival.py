@@ -307,7 +307,10 @@ def _solve(information: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.n
         return np.linalg.solve(information, score[:, :, None])[:, :, 0], np.ones(len(score), bool)
     except np.linalg.LinAlgError:
         pass
-    ok = np.linalg.cond(information) < 1.0 / np.finfo(float).eps
+    # a fit that overflowed (no finite estimate) has a non-finite information: not
+    # invertible, and kept away from the SVD of np.linalg.cond, which cannot take it
+    ok = np.isfinite(information).all(axis=(1, 2)) & np.isfinite(score).all(axis=1)
+    ok[ok] = np.linalg.cond(information[ok]) < 1.0 / np.finfo(float).eps
     step = np.zeros_like(score)
     if ok.any():
         step[ok] = np.linalg.solve(information[ok], score[ok][:, :, None])[:, :, 0]
