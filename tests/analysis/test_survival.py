@@ -502,3 +502,17 @@ def test_a_batch_with_overflowing_fits_gives_each_its_own_result_not_an_error():
             )
             assert not alone.converged[0] and not together.converged[r]
             assert np.isnan(alone.z[0]) and np.isnan(together.z[r])
+
+
+def test_a_fit_whose_variance_is_not_positive_is_not_converged():
+    """Four patients, a covariate separating the deaths: the information inverts to a
+    variance <= 0. As the docstring says of fits without a finite estimate: NaN, not converged
+    (it was reported converged with a log HR of -13.7 and a NaN standard error)."""
+    time = np.array([[67.0, 2.0, 13.0, 45.0]])
+    event = np.array([[0, 0, 1, 1]], bool)
+    treated = np.array([[1, 0, 1, 0]], bool)
+    x = np.array([[[0.469477, 0], [-1.564678, 0], [-0.534525, 1], [3.300211, 0]]])
+    with np.errstate(all="ignore"):
+        fit = cox_treatment(time, event, treated, covariates=x)
+    assert not fit.converged[0]
+    assert np.isnan([fit.log_hr[0], fit.se[0], fit.z[0], fit.hazard_ratio[0]]).all()

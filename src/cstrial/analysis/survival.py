@@ -410,8 +410,12 @@ def cox_treatment(
     fitted = np.isfinite(beta[:, 0])
     safe_info = np.where(fitted[:, None, None], information, np.eye(k))
     variance = np.linalg.inv(safe_info)[:, 0, 0]
-    log_hr = beta[:, 0]
-    se = np.where(fitted & (variance > 0), np.sqrt(np.abs(variance)), np.nan)
+    # an information inverting to a variance <= 0 (a likelihood flat to rounding, with
+    # no finite maximum) is not a fit either: NaN throughout and not converged
+    fitted &= variance > 0
+    converged &= fitted
+    log_hr = np.where(fitted, beta[:, 0], np.nan)
+    se = np.where(fitted, np.sqrt(np.abs(variance)), np.nan)
     return CoxResult(
         log_hr=log_hr,
         se=se,
