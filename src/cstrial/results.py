@@ -264,12 +264,6 @@ class ChunkStore:
         meta["tallies"] = {label: [int(x) for x in t] for label, t in tallies.items()}
         write_json_atomic(meta, stem.with_suffix(".json"))
 
-    def schema(self, scenario: int, chunk: int, patients: bool = False) -> pa.Schema | None:
-        """The columns of a stored chunk's trials (or patients, None if it has none)."""
-        suffix = ".patients.parquet" if patients else ".parquet"
-        path = self._stem(scenario, chunk).with_suffix(suffix)
-        return pq.read_schema(path).remove_metadata() if path.is_file() else None
-
     def get(self, scenario: int, chunk: int) -> StoredChunk:
         stem = self._stem(scenario, chunk)
         meta = self._meta(scenario, chunk)
