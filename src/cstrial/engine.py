@@ -287,8 +287,8 @@ def _stream(
     waiting: dict[tuple[int, int], Any] = {}
 
     def chunk(key: tuple[int, int]) -> Any:
-        if key not in simulating:
-            return store.get(*key)
+        if key not in simulating and key not in waiting:
+            waiting[key] = store.get(*key)  # a first chunk is read once: schema, then rows
         while key not in waiting:
             result = next(fresh)
             waiting[(result.scenario, result.chunk)] = result
@@ -307,7 +307,7 @@ def _stream(
     try:
         for plan, index, _, _ in tasks:
             done = chunk((plan.index, index))
-            waiting.pop((plan.index, index), None)
+            del waiting[(plan.index, index)]
             trials.write(done.trials)
             summary.add(done.trials, done.tallies)
             if done.patients is not None:
