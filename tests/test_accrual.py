@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cstrial.accrual import enrolled_by, enrolment_months, months_to_enrol
+from cstrial.design.accrual import enrolled_by, enrolment_months, months_to_enrol
 
 
 def test_constant_accrual_enrols_one_patient_every_1_over_rate_months():

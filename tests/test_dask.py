@@ -7,9 +7,9 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from cstrial import engine
 from cstrial.cli import app
 from cstrial.engine import run
+from cstrial.engine import runner as engine
 from cstrial.errors import CstrialError
 
 distributed = pytest.importorskip("distributed")

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from cstrial import engine, pool, simulate
-from cstrial.engine import run
+from cstrial.engine import pool, run, simulate
+from cstrial.engine import runner as engine
 
 TRIALS_COLUMNS = [
     "scenario",

@@ -17,14 +17,13 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from cstrial import pool
-from cstrial.engine import run
+from cstrial.engine import pool, run
+from cstrial.engine.plan import plan_scenario
+from cstrial.engine.pool import design_effect, trial_blocks
+from cstrial.engine.simulate import chunk_generator
 from cstrial.errors import ProtocolError
-from cstrial.plan import plan_scenario
-from cstrial.pool import design_effect, trial_blocks
 from cstrial.protocol import load_protocol
 from cstrial.protocol.scenarios import expand_scenarios
-from cstrial.simulate import chunk_generator
 
 
 def _plan(write_protocol, overrides=None, scenario=0):

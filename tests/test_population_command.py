@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cstrial.cli import app
-from cstrial.targets import TARGETS, evaluate_targets
+from cstrial.disease.targets import TARGETS, evaluate_targets
 
 PROTOCOLS = sorted((Path(__file__).parents[1] / "protocols").glob("*.yaml"))
 runner = CliRunner()
@@ -92,8 +92,8 @@ def test_crp_relative_risk_is_the_modified_poisson_fit_statsmodels_gives():
     import statsmodels.api as sm
 
     from cstrial.disease import linear_predictor, risk_by, timing_fraction
+    from cstrial.disease.targets import _crp_relative_risk_per_50
     from cstrial.population import sample_population
-    from cstrial.targets import _crp_relative_risk_per_50
 
     rng = np.random.default_rng(3)
     n = 50_000

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from cstrial.randomisation import BLOCK_REPEATS, permuted_blocks
+from cstrial.design.randomisation import BLOCK_REPEATS, permuted_blocks
 
 
 def test_each_complete_block_holds_the_allocation_exactly():

@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 from cstrial.cli import app
 from cstrial.engine import run
-from cstrial.figures import kaplan_meier
-from cstrial.report import FIGURE_NAMES, write_report
+from cstrial.report import write_report
+from cstrial.report.figures import kaplan_meier
+from cstrial.report.html import FIGURE_NAMES
 from cstrial.sample_size import simulated_sample_size
 
 ROOT = Path(__file__).parents[1]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cstrial import engine, simulate
-from cstrial.engine import run
+from cstrial.engine import run, simulate
+from cstrial.engine import runner as engine
 from cstrial.errors import CstrialError
 
 OUTPUTS = ("trials.parquet", "summary.parquet", "patients.parquet")

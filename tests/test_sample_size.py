@@ -205,7 +205,7 @@ def test_schoenfeld_events_match_rpact(case):
 def test_time_to_event_closed_form_is_schoenfeld_events_over_the_pairs_death_risk():
     """N = deaths / P(death by the horizon), at the model's marginal hazard ratio, which is
     the true effect the run reports (ln S_t / ln S_c at the horizon)."""
-    from cstrial.plan import plan_scenario
+    from cstrial.engine.plan import plan_scenario
     from cstrial.protocol import expand_scenarios
 
     answer = analytic_sample_size(SURVIVAL)

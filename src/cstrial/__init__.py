@@ -36,8 +36,8 @@ _LAZY = {
     "simulated_sample_size": "cstrial.sample_size",
     "compare_designs": "cstrial.compare",
     "write_report": "cstrial.report",
-    "describe_population": "cstrial.describe",
-    "evaluate_targets": "cstrial.targets",
+    "describe_population": "cstrial.disease.describe",
+    "evaluate_targets": "cstrial.disease.targets",
 }
 
 

@@ -229,7 +229,7 @@ def _reuse_note(summary) -> str:
 @app.command()
 def validate(protocol: ProtocolArg, as_json: JsonOpt = False) -> None:
     """Check a protocol; print it resolved, with the eligible fraction of each scenario."""
-    from cstrial.plan import criteria_of, reference_fraction
+    from cstrial.engine.plan import criteria_of, reference_fraction
     from cstrial.protocol import expand_scenarios, load_protocol
 
     try:
@@ -742,7 +742,7 @@ def population(
     as_json: JsonOpt = False,
 ) -> None:
     """Describe the protocol's enrolled virtual population next to the published targets."""
-    from cstrial.describe import describe_population
+    from cstrial.disease.describe import describe_population
     from cstrial.protocol import load_protocol
 
     try:

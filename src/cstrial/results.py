@@ -25,8 +25,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from scipy.special import betaincinv
 
+from cstrial.engine.plan import ScenarioPlan
 from cstrial.errors import CstrialError
-from cstrial.plan import ScenarioPlan
 
 # Fixed writer settings: part of the byte-reproducibility contract.
 PARQUET_OPTIONS = {

@@ -14,7 +14,7 @@ death by the horizon (the final look follows every patient to it).
 
 The search simulates whole trials at candidate sample sizes around the closed
 form, all with the same seed (common random numbers: the chunk generators of
-`cstrial.simulate` are seeded by run seed, scenario and chunk, never by N),
+`cstrial.engine.simulate` are seeded by run seed, scenario and chunk, never by N),
 fits power against N by probit regression on sqrt(N), solves the fit for the
 target power, and simulates once more at the answer. sqrt(N) is the natural
 scale: under the normal approximation probit(power) = Δ·sqrt(N)/σ − z_α, a
@@ -39,12 +39,12 @@ from scipy.optimize import minimize
 from scipy.special import log_ndtr, ndtr, ndtri
 
 from cstrial.design import group_sequential_boundaries
+from cstrial.design.randomisation import BLOCK_REPEATS
+from cstrial.engine.plan import ScenarioPlan, plan_scenario
+from cstrial.engine.simulate import simulate_chunk
 from cstrial.errors import ConvergenceError, CstrialError, InfeasibleDesignError
-from cstrial.plan import ScenarioPlan, plan_scenario
 from cstrial.protocol import Protocol, Scenario, expand_scenarios, load_protocol
-from cstrial.randomisation import BLOCK_REPEATS
 from cstrial.results import write_json_atomic, write_table_atomic
-from cstrial.simulate import simulate_chunk
 
 Progress = Callable[[int, int], None]
 
@@ -197,7 +197,7 @@ def analytic_sample_size(
     """The closed-form total sample size giving `power` to the scenario's primary comparison.
 
     `power` defaults to the protocol's `design.power`. The event rates are the
-    scenario plan's true risks (`cstrial.plan.plan_scenario`), the alpha that of the
+    scenario plan's true risks (`cstrial.engine.plan.plan_scenario`), the alpha that of the
     comparison (Bonferroni over the active arms), the inflation factor that of the
     protocol's looks and spending functions with beta = 1 − power.
     """

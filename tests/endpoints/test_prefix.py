@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cstrial.accrual import DAYS_PER_MONTH, enrolment_months
+from cstrial.design.accrual import DAYS_PER_MONTH, enrolment_months
 from cstrial.endpoints import TrialCourse, analyse, outcome_at
 from cstrial.endpoints.prefix import followed_prefixes, two_proportion_by_look
 
@@ -88,10 +88,10 @@ def test_followed_prefixes_refuses_patients_not_enrolled_in_order():
 @pytest.mark.parametrize("n_looks", [1, 3])
 def test_shipped_binary_designs_take_the_prefix_path(n_looks):
     # the engine uses prefix counts for binary two-proportion primaries at fixed looks
-    from cstrial.plan import plan_scenario
+    from cstrial.engine.plan import plan_scenario
+    from cstrial.engine.simulate import _binary_prefixes
     from cstrial.protocol import load_protocol
     from cstrial.protocol.scenarios import expand_scenarios
-    from cstrial.simulate import _binary_prefixes
 
     protocol = load_protocol("protocols/toci-amics.yaml")
     plan = plan_scenario(expand_scenarios(protocol)[0], 1)

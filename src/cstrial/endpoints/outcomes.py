@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cstrial.accrual import DAYS_PER_MONTH
+from cstrial.design.accrual import DAYS_PER_MONTH
 from cstrial.disease.course import Course, days_alive_out_of_hospital
 from cstrial.disease.model import death_days, died_by
 

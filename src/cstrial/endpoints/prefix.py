@@ -15,8 +15,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from cstrial.accrual import DAYS_PER_MONTH
 from cstrial.analysis import two_proportion_z
+from cstrial.design.accrual import DAYS_PER_MONTH
 from cstrial.endpoints.analyse import AnalysisResult
 from cstrial.endpoints.outcomes import TrialCourse
 

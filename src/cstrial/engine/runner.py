@@ -32,8 +32,9 @@ import pandas as pd
 
 from cstrial import __version__
 from cstrial.disease import DISEASE
+from cstrial.engine.plan import ScenarioPlan, plan_scenario
+from cstrial.engine.simulate import ChunkResult, one_blas_thread, simulate_chunk, warm_up
 from cstrial.errors import CstrialError, MonteCarloPrecisionWarning
-from cstrial.plan import ScenarioPlan, plan_scenario
 from cstrial.population import POPULATION
 from cstrial.protocol import Protocol, expand_scenarios, load_protocol
 from cstrial.results import (
@@ -47,7 +48,6 @@ from cstrial.results import (
     write_json_atomic,
     write_table_atomic,
 )
-from cstrial.simulate import ChunkResult, one_blas_thread, simulate_chunk, warm_up
 from cstrial.treatment import TREATMENT
 
 Progress = Callable[[int, int], None]

@@ -18,18 +18,18 @@ import pyarrow as pa
 from scipy.special import ndtr, ndtri
 from threadpoolctl import ThreadpoolController
 
-from cstrial.accrual import DAYS_PER_MONTH, enrolled_by
 from cstrial.design import conditional_power
+from cstrial.design.accrual import DAYS_PER_MONTH, enrolled_by
+from cstrial.design.randomisation import permuted_blocks
 from cstrial.disease import MODEL_HORIZON_DAYS, linear_predictor
 from cstrial.disease.course import simulate_course
 from cstrial.disease.model import death_days
 from cstrial.endpoints import AnalysisResult, TrialCourse, analyse, outcome_at
 from cstrial.endpoints.prefix import followed_prefixes, two_proportion_by_look
-from cstrial.plan import Comparison, ScenarioPlan
-from cstrial.pool import PoolView, trial_blocks
+from cstrial.engine.plan import Comparison, ScenarioPlan
+from cstrial.engine.pool import PoolView, trial_blocks
 from cstrial.population import enroll
 from cstrial.protocol.covariates import COVARIATES
-from cstrial.randomisation import permuted_blocks
 from cstrial.treatment import hazard_course
 from cstrial.treatment.harms import death_day_with_infection, excess_infection_day
 
@@ -157,7 +157,7 @@ def simulate_chunk(
     """Simulate and analyse `replicates` trials of one scenario (sims first_sim, first_sim+1, ...).
 
     The chunk's trials are simulated in blocks of at most `BLOCK_PATIENTS` patients,
-    one after another from the chunk's generator (see `cstrial.pool.trial_blocks`); rows come
+    one after another from the chunk's generator (see `cstrial.engine.pool.trial_blocks`); rows come
     out comparison by comparison, each in replicate order.
     """
     with one_blas_thread():

@@ -12,10 +12,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from cstrial.accrual import DAYS_PER_MONTH, enrolment_months
 from cstrial.design import group_sequential_boundaries
+from cstrial.design.accrual import DAYS_PER_MONTH, enrolment_months
 from cstrial.disease import MODEL_HORIZON_DAYS, baseline_shift, linear_predictor
-from cstrial.pool import design_effect
+from cstrial.engine.pool import design_effect
 from cstrial.population import Criteria, eligible, sample_population
 from cstrial.population.eligibility import check_eligibility
 from cstrial.population.sample import Patients

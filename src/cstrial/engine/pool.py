@@ -22,7 +22,7 @@ from cstrial.disease import linear_predictor
 from cstrial.population import Patients, enroll
 
 if TYPE_CHECKING:  # plan.py imports this module
-    from cstrial.plan import ScenarioPlan
+    from cstrial.engine.plan import ScenarioPlan
 
 # Patients simulated at once inside a chunk: bounds a worker's memory (about 150 bytes
 # per patient) whatever the chunk size. Part of the random stream's definition.

@@ -29,7 +29,9 @@ import pyarrow.parquet as pq
 from cstrial import __version__
 from cstrial.compare import run_protocol
 from cstrial.errors import CstrialError
-from cstrial.figures import (
+from cstrial.protocol import Protocol, expand_scenarios
+from cstrial.protocol.grid import grid_labels, value_text
+from cstrial.report.figures import (
     BoundaryPanel,
     boundaries_figure,
     grid_power_figure,
@@ -40,8 +42,6 @@ from cstrial.figures import (
     power_curve_figure,
     stopping_figure,
 )
-from cstrial.protocol import Protocol, expand_scenarios
-from cstrial.protocol.grid import grid_labels, value_text
 from cstrial.results import RunResult, read_run
 
 FIGURE_NAMES = (

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from cstrial.disease import baseline_shift, linear_predictor, risk_by, timing_fraction
-from cstrial.plan import criteria_of, reference_fraction, reference_population
+from cstrial.disease.targets import evaluate_targets
+from cstrial.engine.plan import criteria_of, reference_fraction, reference_population
 from cstrial.population.eligibility import check_eligibility
 from cstrial.protocol import Protocol
 from cstrial.protocol.covariates import COVARIATES
-from cstrial.targets import evaluate_targets
 
 
 def describe_population(protocol: Protocol, n: int = 100_000) -> dict[str, object]:
