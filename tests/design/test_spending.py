@@ -174,7 +174,7 @@ def test_families_are_the_protocol_vocabulary():
         ("obrien-fleming", None, "unknown spending family"),
         ("hwang-shih-decani", None, "needs a parameter"),
         ("kim-demets", None, "needs a parameter"),
-        ("kim-demets", -1.0, "must be > 0"),
+        ("kim-demets", -1.0, "needs rho between 0.4 and 8"),
         ("wang-tsiatis", 0.0, "not a spending function"),
     ],
 )

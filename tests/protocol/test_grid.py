@@ -180,7 +180,8 @@ def test_a_combination_that_is_invalid_is_reported_with_its_values(data, problem
     assert [p.path for p in found] == ["grid.design.efficacy.parameter"]
     assert found[0].message == (
         "with design.efficacy.spending: 'kim-demets', design.efficacy.parameter: -0.5: "
-        "kim-demets needs rho > 0, found -0.5"
+        "kim-demets needs rho between 0.4 and 8, found -0.5: e.g. 3 (O'Brien-Fleming-like) "
+        "or 1 (linear)"
     )
 
 

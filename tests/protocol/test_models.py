@@ -351,14 +351,17 @@ SPENDING_PARAMETERS = [
     ("hwang-shih-decani", 0, None),
     ("kim-demets", 3, None),
     ("wang-tsiatis", 0.5, None),
-    ("wang-tsiatis", -1, None),
+    ("wang-tsiatis", -0.5, None),
     ("lan-demets-obrien-fleming", 2, "lan-demets-obrien-fleming takes no parameter, found 2"),
     ("none", 1, "none takes no parameter, found 1"),
     ("hwang-shih-decani", None, "hwang-shih-decani needs a parameter: gamma"),
-    ("kim-demets", None, "kim-demets needs a parameter: rho > 0"),
-    ("kim-demets", 0, "kim-demets needs rho > 0, found 0"),
-    ("wang-tsiatis", None, "wang-tsiatis needs a parameter: delta in [-1, 1]"),
-    ("wang-tsiatis", 1.5, "wang-tsiatis needs delta between -1 and 1, found 1.5"),
+    ("kim-demets", None, "kim-demets needs a parameter: rho"),
+    ("kim-demets", 0, "kim-demets needs rho between 0.4 and 8, found 0"),
+    ("hwang-shih-decani", -1000, "hwang-shih-decani needs gamma between -10 and 5, found -1000"),
+    ("wang-tsiatis", None, "wang-tsiatis needs a parameter: delta"),
+    ("wang-tsiatis", 1.5, "wang-tsiatis needs delta between -0.5 and 1, found 1.5"),
+    # the range the boundaries compute (D2: validate once accepted -0.8, run refused it)
+    ("wang-tsiatis", -0.8, "wang-tsiatis needs delta between -0.5 and 1, found -0.8"),
 ]
 
 

@@ -39,6 +39,7 @@ from cstrial.design.integration import (
 )
 from cstrial.design.spending import check_family, spending_function
 from cstrial.errors import ConvergenceError, CstrialError, InfeasibleDesignError
+from cstrial.protocol.vocabulary import futility_problem
 
 # Root-finding tolerance on the z scale: far below the 1e-3 at which bounds are reported,
 # and small enough that alpha spent matches the spending function to ~1e-12.
@@ -480,30 +481,14 @@ def group_sequential_boundaries(
     t = _check_looks(looks)
     _check_alpha_beta(alpha, beta)
     efficacy_par = check_family(efficacy, efficacy_parameter, "efficacy")
-    if efficacy == "wang-tsiatis":
-        assert efficacy_par is not None
-        if not -0.5 <= efficacy_par <= 1.0:
-            raise CstrialError(
-                f"efficacy: wang-tsiatis delta must lie in [-0.5, 1], found {efficacy_par}; "
-                "0 is O'Brien-Fleming, 0.5 is Pocock"
-            )
     has_futility = futility is not None and futility != "none"
     futility_par = None
     if has_futility:
         assert futility is not None
         futility_par = check_family(futility, futility_parameter, "futility")
-        if futility == "wang-tsiatis":
-            raise CstrialError(
-                "futility: wang-tsiatis is not a spending function; choose a beta-spending "
-                "family: lan-demets-obrien-fleming, lan-demets-pocock, hwang-shih-decani "
-                "or kim-demets"
-            )
-        if binding and efficacy == "wang-tsiatis":
-            raise CstrialError(
-                "binding futility with wang-tsiatis efficacy bounds is not supported "
-                "(gsDesign and rpact do not offer it either). Try 1) binding=False, or "
-                "2) an alpha-spending family such as lan-demets-obrien-fleming"
-            )
+        problem = futility_problem(futility, binding, efficacy)
+        if problem is not None:
+            raise CstrialError(f"futility: {problem}")
     k_max = t.size
     fixed_drift = float(-ndtri(alpha) - ndtri(beta))
 

@@ -19,46 +19,30 @@ from numpy.typing import ArrayLike
 from scipy.special import ndtr, ndtri
 
 from cstrial.errors import CstrialError
-from cstrial.protocol.models import SPENDING_FUNCTIONS
+from cstrial.protocol.vocabulary import SPENDING_FAMILIES as _FAMILIES
 
-# The family names are the protocol's contract (DESIGN.md): one list, kept there.
-SPENDING_FAMILIES: tuple[str, ...] = SPENDING_FUNCTIONS
-
-#: Families that need a parameter, with its name and an example, for error messages.
-_PARAMETERS: dict[str, tuple[str, str]] = {
-    "hwang-shih-decani": ("gamma", "-4 (conservative, O'Brien-Fleming-like) to 1 (Pocock-like)"),
-    "kim-demets": ("rho", "3 (O'Brien-Fleming-like) or 1 (linear)"),
-    "wang-tsiatis": ("delta", "0 (O'Brien-Fleming) or 0.5 (Pocock)"),
-}
+# The family names are the protocol's contract (DESIGN.md): one table, kept there.
+SPENDING_FAMILIES: tuple[str, ...] = tuple(_FAMILIES)
 
 
 def check_family(family: str, parameter: float | None, role: str = "efficacy") -> float | None:
     """Validate a family name and its parameter; return the parameter as a float (or None).
 
     Raises `CstrialError` naming the family, what was expected and what was found.
+    The parameter ranges are those of the protocol (`cstrial.protocol.vocabulary`).
     """
-    if family not in SPENDING_FAMILIES:
+    if family not in _FAMILIES:
         raise CstrialError(
             f"{role}: unknown spending family {family!r}; expected one of "
             + ", ".join(SPENDING_FAMILIES)
         )
-    if family in _PARAMETERS:
-        name, example = _PARAMETERS[family]
-        if parameter is None:
-            raise CstrialError(
-                f"{role}: the {family} family needs a parameter ({name}), e.g. {example}; "
-                "found none"
-            )
-        value = float(parameter)
-        if not math.isfinite(value):
-            raise CstrialError(f"{role}: {family} parameter {name} must be finite, found {value}")
-        if family == "kim-demets" and value <= 0:
-            raise CstrialError(
-                f"{role}: kim-demets parameter rho must be > 0, found {value}; "
-                "rho = 3 is O'Brien-Fleming-like, rho = 1 spends linearly"
-            )
-        return value
-    return None if parameter is None else float(parameter)
+    value = None if parameter is None else float(parameter)
+    if value is not None and not math.isfinite(value):
+        raise CstrialError(f"{role}: {family} parameter must be finite, found {value}")
+    problem = _FAMILIES[family].parameter_problem(value)
+    if problem is not None:
+        raise CstrialError(f"{role}: {problem}")
+    return value
 
 
 def spending_function(

@@ -17,10 +17,10 @@ from pydantic import BeforeValidator
 
 from cstrial.protocol.base import problem
 from cstrial.protocol.covariates import COVARIATE_NAMES, COVARIATES
-from cstrial.protocol.messages import bounds_phrase, found, listing, show, unknown_name
+from cstrial.protocol.messages import bounds_phrase, found, listing, unknown_name
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -51,9 +51,9 @@ def number(
     wanted += f" ({note})" if note else ""
 
     def check(value: Any) -> float:
-        if _is_number(value) and not math.isfinite(value):
+        if is_number(value) and not math.isfinite(value):
             raise problem(f"must be a finite number{found(value)}")
-        if not _is_number(value) or not _within(value, gt, ge, lt, le):
+        if not is_number(value) or not _within(value, gt, ge, lt, le):
             raise problem(f"must be {wanted}{found(value)}")
         return float(value)
 
@@ -66,10 +66,10 @@ def whole(*, ge: int, le: int | None = None, note: str = "") -> BeforeValidator:
     wanted += f" ({note})" if note else ""
 
     def check(value: Any) -> int:
-        if _is_number(value) and not math.isfinite(value):
+        if is_number(value) and not math.isfinite(value):
             raise problem(f"must be a finite number{found(value)}")
         if (
-            not _is_number(value)
+            not is_number(value)
             or value != int(value)
             or value < ge
             or (le is not None and value > le)
@@ -114,22 +114,16 @@ def empty_when_null(value: Any) -> Any:
     return [] if value is None else value
 
 
-def choice(options: Any, what: str, later: tuple[str, ...] = ()) -> BeforeValidator:
-    """Check for one of the values of the Literal `options`: ``Annotated[Name, choice(Name, ..)]``.
+def choice(options: Any, what: str) -> BeforeValidator:
+    """Check for one of `options` (a Literal, or a tuple of names from the vocabulary).
 
-    Misspellings get a did-you-mean. `later` are values named in DESIGN.md but
-    not built yet: they are told they are not available in this version, not unknown.
+    ``Annotated[str, choice(tuple(ANALYSES), "analysis")]``; misspellings get a did-you-mean.
     """
-    values: tuple[str, ...] = get_args(options)
+    values: tuple[str, ...] = options if isinstance(options, tuple) else get_args(options)
 
     def check(value: Any) -> str:
         if isinstance(value, str) and value in values:
             return value
-        if isinstance(value, str) and value in later:
-            raise problem(
-                f"{show(value)} is not available in this version of cstrial; "
-                f"available: {listing(values)}"
-            )
         if not isinstance(value, str):
             raise problem(f"must be one of {listing(values)}{found(value)}")
         raise problem(unknown_name(what, value, values))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import itertools
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -33,32 +33,21 @@ from cstrial.protocol.fields import (
     Text,
     choice,
     empty_when_null,
+    is_number,
     number,
     whole,
 )
 from cstrial.protocol.grid import MAX_GRID_POINTS, grid_names, grid_size, value_text
 from cstrial.protocol.messages import render_path, show
+from cstrial.protocol.vocabulary import (
+    ANALYSES,
+    ENDPOINT_KINDS,
+    MODEL_HORIZON_DAYS,
+    SPENDING_FAMILIES,
+    futility_problem,
+)
 
 PopulationModelName = Literal["default"]
-SpendingFunctionName = Literal[
-    "lan-demets-obrien-fleming",
-    "lan-demets-pocock",
-    "hwang-shih-decani",
-    "kim-demets",
-    "wang-tsiatis",
-    "none",
-]
-EndpointTypeName = Literal["binary", "time-to-event", "days-alive-out-of-hospital", "hierarchical"]
-AnalysisName = Literal[
-    "two-proportion",
-    "logistic-adjusted",
-    "cmh",
-    "log-rank",
-    "stratified-log-rank",
-    "cox",
-    "mann-whitney",
-    "win-ratio",
-]
 ComponentName = Literal[
     "death",
     "renal_replacement",
@@ -67,37 +56,25 @@ ComponentName = Literal[
     "days_alive_out_of_hospital",
 ]
 TestingName = Literal["none", "fixed-sequence"]
-# Which analyses fit each endpoint type (the first is the default suggestion).
-ANALYSES_FOR_TYPE: dict[str, tuple[str, ...]] = {
-    "binary": ("two-proportion", "logistic-adjusted", "cmh"),
-    "time-to-event": ("log-rank", "stratified-log-rank", "cox"),
-    "days-alive-out-of-hospital": ("mann-whitney",),
-    "hierarchical": ("win-ratio",),
-}
-COURSE_LIMIT_DAYS = 30.0  # organ support and hospital stay are simulated to day 30
 
-SPENDING_FUNCTIONS: tuple[str, ...] = get_args(SpendingFunctionName)
+SPENDING_FUNCTIONS: tuple[str, ...] = tuple(SPENDING_FAMILIES)
 MAX_LOOKS = 20
 MAX_PATIENT_REUSE = 64  # beyond this the pool's Monte Carlo design effect is not negligible
-HORIZON_LIMIT_DAYS = 180.0  # the disease model simulates the first 180 days
-
-# Named in DESIGN.md but not built in this version: told "not available", not "unknown".
-_LATER_TYPES: tuple[str, ...] = ()
-_LATER_ANALYSES: tuple[str, ...] = ()
 
 PopulationModel = Annotated[PopulationModelName, choice(PopulationModelName, "population model")]
-SpendingFunction = Annotated[
-    SpendingFunctionName, choice(SpendingFunctionName, "spending function")
-]
-EndpointType = Annotated[
-    EndpointTypeName, choice(EndpointTypeName, "endpoint type", later=_LATER_TYPES)
-]
-Analysis = Annotated[AnalysisName, choice(AnalysisName, "analysis", later=_LATER_ANALYSES)]
+SpendingFunction = Annotated[str, choice(SPENDING_FUNCTIONS, "spending function")]
+EndpointType = Annotated[str, choice(tuple(ENDPOINT_KINDS), "endpoint type")]
+Analysis = Annotated[str, choice(tuple(ANALYSES), "analysis")]
 Component = Annotated[ComponentName, choice(ComponentName, "hierarchy component")]
 Testing = Annotated[TestingName, choice(TestingName, "testing strategy")]
 Probability = Annotated[float, number(gt=0, lt=1)]
 Horizon = Annotated[
-    float, number(gt=0, le=HORIZON_LIMIT_DAYS, note="the disease model simulates 180 days")
+    float,
+    number(
+        gt=0,
+        le=MODEL_HORIZON_DAYS,
+        note=f"the disease model simulates {MODEL_HORIZON_DAYS:g} days",
+    ),
 ]
 Alpha = Annotated[float, number(gt=0, lt=0.5, note="one-sided")]
 Look = Annotated[float, number(gt=0, le=1, note="an information fraction")]
@@ -163,10 +140,10 @@ def _endpoint_problems(data: dict[Any, Any]) -> Found:
     """Analysis, horizon and options that fit the endpoint type."""
     kind, analysis = data.get("type"), data.get("analysis")
     found: Found = []
-    fitting = ANALYSES_FOR_TYPE.get(kind) if isinstance(kind, str) else None
-    known = {a for analyses in ANALYSES_FOR_TYPE.values() for a in analyses}
+    endpoint_kind = ENDPOINT_KINDS.get(kind) if isinstance(kind, str) else None
+    fitting = endpoint_kind.analyses if endpoint_kind else None
     # an unknown analysis is reported once, by the field's own check
-    if fitting and isinstance(analysis, str) and analysis in known and analysis not in fitting:
+    if fitting and isinstance(analysis, str) and analysis in ANALYSES and analysis not in fitting:
         found.append(
             (
                 ("analysis",),
@@ -174,27 +151,29 @@ def _endpoint_problems(data: dict[Any, Any]) -> Found:
             )
         )
     horizon = data.get("horizon_days")
+    limit = endpoint_kind.horizon_limit_days if endpoint_kind else MODEL_HORIZON_DAYS
     if (
-        kind in ("days-alive-out-of-hospital", "hierarchical")
-        and isinstance(horizon, int | float)
-        and not isinstance(horizon, bool)
-        and horizon > COURSE_LIMIT_DAYS
+        endpoint_kind is not None
+        and endpoint_kind.course
+        and is_number(horizon)
+        and horizon > limit
     ):
         found.append(
             (
                 ("horizon_days",),
-                f"must be at most 30 for a {kind} endpoint (organ support and "
-                f"hospital stay are simulated to day 30), found {horizon:g}",
+                f"must be at most {limit:g} for a {kind} endpoint (organ support and "
+                f"hospital stay are simulated to day {limit:g}), found {horizon:g}",
             )
         )
-    if analysis == "logistic-adjusted" and not data.get("covariates"):
+    needs = ANALYSES[analysis].needs if isinstance(analysis, str) and analysis in ANALYSES else None
+    if needs == "covariates" and not data.get("covariates"):
         found.append(
             (
                 ("covariates",),
-                "logistic-adjusted needs covariates, e.g. [scai_stage, lactate_mmol_l, il6_pg_ml, age]",
+                f"{analysis} needs covariates, e.g. [scai_stage, lactate_mmol_l, il6_pg_ml, age]",
             )
         )
-    if analysis in ("cmh", "stratified-log-rank") and data.get("strata") is None:
+    if needs == "strata" and data.get("strata") is None:
         found.append(
             (("strata",), f"{analysis} needs strata: a categorical covariate, e.g. scai_stage")
         )
@@ -236,24 +215,9 @@ class Endpoints(Schema):
         return _duplicate_names(named, "endpoint")
 
 
-_PARAMETERS = {
-    "hwang-shih-decani": "gamma, e.g. -4 (O'Brien-Fleming-like) to 1 (Pocock-like)",
-    "kim-demets": "rho > 0, e.g. 3 (O'Brien-Fleming-like) or 1 (Pocock-like)",
-    "wang-tsiatis": "delta in [-1, 1]: 0 is O'Brien-Fleming, 0.5 is Pocock",
-}
-
-
 def _parameter_problem(spending: str, parameter: float | None) -> str | None:
     """What is wrong with `parameter` for this spending family, if anything."""
-    if spending not in _PARAMETERS:
-        return None if parameter is None else f"{spending} takes no parameter, found {parameter:g}"
-    if parameter is None:
-        return f"{spending} needs a parameter: {_PARAMETERS[spending]}"
-    if spending == "kim-demets" and parameter <= 0:
-        return f"kim-demets needs rho > 0, found {parameter:g}"
-    if spending == "wang-tsiatis" and not -1 <= parameter <= 1:
-        return f"wang-tsiatis needs delta between -1 and 1, found {parameter:g}"
-    return None
+    return SPENDING_FAMILIES[spending].parameter_problem(parameter)
 
 
 class _Spending(Schema):
@@ -329,6 +293,20 @@ class Design(Schema):
     futility: Futility | None = None
     accrual: Accrual = Field(default_factory=Accrual)
     dropout: Dropout = Field(default_factory=Dropout)
+
+    @classmethod
+    def cross_check(cls, data: dict[Any, Any]) -> Found:
+        """Futility spending that the boundaries can compute beside the efficacy family."""
+        futility, efficacy = data.get("futility"), data.get("efficacy")
+        if not isinstance(futility, dict):
+            return []
+        spending = futility.get("spending", "none")
+        binding = futility.get("binding", False) is True
+        family = efficacy.get("spending") if isinstance(efficacy, dict) else None
+        if not isinstance(spending, str) or spending not in SPENDING_FAMILIES:
+            return []  # reported by the field's own check
+        message = futility_problem(spending, binding, family or "lan-demets-obrien-fleming")
+        return [] if message is None else [(("futility", "spending"), message)]
 
 
 class Simulation(Schema):
@@ -563,9 +541,6 @@ def _grid_name_clashes(grid: Any, scenarios: list[Any]) -> Found:
     ]
 
 
-REUSABLE_ENDPOINTS = ("binary", "time-to-event")
-
-
 def _reuse_problems(simulation: Any, endpoints: Any) -> Found:
     """Patient reuse only where cstrial bounds its design effect: binary and time-to-event."""
     reuse = simulation.get("patient_reuse") if isinstance(simulation, dict) else None
@@ -573,7 +548,7 @@ def _reuse_problems(simulation: Any, endpoints: Any) -> Found:
     kind = primary.get("type") if isinstance(primary, dict) else None
     if not isinstance(reuse, int) or isinstance(reuse, bool) or reuse <= 1:
         return []
-    if kind is None or kind in REUSABLE_ENDPOINTS:
+    if not isinstance(kind, str) or kind not in ENDPOINT_KINDS or ENDPOINT_KINDS[kind].reusable:
         return []
     return [
         (
