@@ -8,9 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cstrial.cli import app
+from cstrial.engine import parallel as engine
 from cstrial.engine import run
-from cstrial.engine import runner as engine
-from cstrial.errors import CstrialError
+from cstrial.errors import CstrialError, UsageError
 
 distributed = pytest.importorskip("distributed")
 runner = CliRunner()
@@ -75,8 +75,13 @@ def test_the_cli_runs_on_a_scheduler_address(cluster, write_protocol, tmp_path):
 
 
 def test_dask_without_a_scheduler_is_a_clear_error(write_protocol, tmp_path):
-    with pytest.raises(CstrialError, match="--scheduler"):
+    with pytest.raises(UsageError, match="scheduler is needed with the dask backend"):
         run(write_protocol(), n_sims=10, out=tmp_path / "run", backend="dask")
+    result = CliRunner().invoke(
+        app, ["run", str(write_protocol()), "--backend", "dask", "--out", str(tmp_path / "x")]
+    )
+    assert result.exit_code == 2
+    assert "--scheduler is needed with the dask backend" in result.output
 
 
 def test_an_unreachable_scheduler_is_a_clear_error(write_protocol, tmp_path, monkeypatch):

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
+from cstrial.engine import parallel as engine
 from cstrial.engine import pool, run, simulate
-from cstrial.engine import runner as engine
 
 TRIALS_COLUMNS = [
     "scenario",

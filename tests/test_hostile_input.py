@@ -411,6 +411,7 @@ def _full_disk(monkeypatch, pattern: str) -> None:
     """Every write of a file whose name contains `pattern` fails as on a full disk."""
     real_writer = pq.ParquetWriter
     real_write_text = Path.write_text
+    real_write_bytes = Path.write_bytes
 
     class FullDiskWriter(real_writer):
         def write_table(self, table, *args, **kwargs):
@@ -427,8 +428,14 @@ def _full_disk(monkeypatch, pattern: str) -> None:
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_write_text(self, *args, **kwargs)
 
+    def write_bytes(self, *args, **kwargs):
+        if pattern in self.name:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_bytes(self, *args, **kwargs)
+
     monkeypatch.setattr(pq, "ParquetWriter", FullDiskWriter)
     monkeypatch.setattr(Path, "write_text", write_text)
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
 
 
 @pytest.mark.parametrize(

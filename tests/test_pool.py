@@ -19,7 +19,8 @@ from scipy.stats import norm
 
 from cstrial.engine import pool, run
 from cstrial.engine.plan import plan_scenario
-from cstrial.engine.pool import design_effect, trial_blocks
+from cstrial.engine.pool import Enrolment, trial_blocks
+from cstrial.engine.precision import design_effect
 from cstrial.engine.simulate import chunk_generator
 from cstrial.errors import ProtocolError
 from cstrial.protocol import load_protocol
@@ -31,6 +32,10 @@ def _plan(write_protocol, overrides=None, scenario=0):
     return plan_scenario(expand_scenarios(protocol)[scenario], 42)
 
 
+def _enrolment(write_protocol, reuse: int) -> Enrolment:
+    return dataclasses.replace(_plan(write_protocol).enrolment, patient_reuse=reuse)
+
+
 def _rows(view) -> np.ndarray:
     """Pool rows of a block's patients (the pool's own row numbers, via a marker column)."""
     return view["row"]
@@ -39,8 +44,8 @@ def _rows(view) -> np.ndarray:
 def test_each_trial_takes_distinct_pool_members_and_each_pass_uses_a_member_once(
     write_protocol, monkeypatch
 ):
-    plan = dataclasses.replace(_plan(write_protocol), patient_reuse=4)
-    n = plan.sample_size
+    enrolment = _enrolment(write_protocol, 4)
+    n = enrolment.sample_size
     real_enroll = pool.enroll
 
     def enroll_with_rows(rng, size, criteria, fraction):
@@ -49,7 +54,7 @@ def test_each_trial_takes_distinct_pool_members_and_each_pass_uses_a_member_once
 
     monkeypatch.setattr(pool, "enroll", enroll_with_rows)
     monkeypatch.setattr(pool, "REUSE_BLOCK_PATIENTS", 3 * n)  # blocks of 3 trials
-    blocks = list(trial_blocks(plan, chunk_generator(1, 0, 0), 37))
+    blocks = list(trial_blocks(enrolment, chunk_generator(1, 0, 0), 37))
     # 37 trials, reuse 4: one pool of ceil(37 / 4) = 10 trials, served in passes of
     # 10, 10, 10 and 7 trials, simulated in blocks of 3 trials that may span passes
     assert [start for start, *_ in blocks] == list(range(0, 37, 3))
@@ -65,22 +70,22 @@ def test_each_trial_takes_distinct_pool_members_and_each_pass_uses_a_member_once
 
 
 def test_eta_and_covariates_are_gathered_for_the_same_patients(write_protocol):
-    plan = dataclasses.replace(_plan(write_protocol), patient_reuse=3)
+    enrolment = _enrolment(write_protocol, 3)
     from cstrial.disease import linear_predictor
 
-    for _, _, patients, eta in trial_blocks(plan, chunk_generator(1, 0, 0), 9):
-        assert np.array_equal(eta, linear_predictor(patients) + plan.baseline_shift)
+    for _, _, patients, eta in trial_blocks(enrolment, chunk_generator(1, 0, 0), 9):
+        assert np.array_equal(eta, linear_predictor(patients) + enrolment.baseline_shift)
 
 
 def test_reused_trials_have_the_population_law(write_protocol):
     """A trial's mean IL-6 (log) has the fresh-sample mean and variance: no extra clustering."""
-    fresh = _plan(write_protocol)
+    fresh = _enrolment(write_protocol, 1)
     reused = dataclasses.replace(fresh, patient_reuse=16)
     means = {}
-    for name, plan in (("fresh", fresh), ("reused", reused)):
+    for name, enrolment in (("fresh", fresh), ("reused", reused)):
         values = [
-            np.log(patients["il6_pg_ml"]).reshape(size, plan.sample_size).mean(axis=1)
-            for _, size, patients, _ in trial_blocks(plan, chunk_generator(7, 0, 0), 2000)
+            np.log(patients["il6_pg_ml"]).reshape(size, enrolment.sample_size).mean(axis=1)
+            for _, size, patients, _ in trial_blocks(enrolment, chunk_generator(7, 0, 0), 2000)
         ]
         means[name] = np.concatenate(values)
     a, b = means["fresh"], means["reused"]

@@ -14,18 +14,16 @@ from typer.testing import CliRunner
 
 from cstrial.cli import app
 from cstrial.design import group_sequential_boundaries
+from cstrial.design.sample_size import (
+    allocation_block,
+    round_to_block,
+    schoenfeld_events,
+    two_proportion_sample_size,
+)
 from cstrial.engine import run
 from cstrial.errors import InfeasibleDesignError
 from cstrial.protocol import load_protocol
-from cstrial.sample_size import (
-    allocation_block,
-    analytic_sample_size,
-    probit_fit,
-    round_to_block,
-    schoenfeld_events,
-    simulated_sample_size,
-    two_proportion_sample_size,
-)
+from cstrial.sample_size import analytic_sample_size, probit_fit, simulated_sample_size
 
 ASSETS = Path(__file__).parent / "assets"
 FIXED = ASSETS / "sample-size-rr.yaml"  # risk ratio 0.7 at 45%, fixed design, ~540 patients

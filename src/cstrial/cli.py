@@ -9,15 +9,43 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from cstrial.errors import CstrialError
+from cstrial import __version__
+from cstrial.errors import CstrialError, UsageError
+
+# The command-line name of each library parameter a UsageError can name (default: --name).
+FLAGS = {"n": "--n", "max_n": "--max-n"}
+
+
+class _Commands(typer.core.TyperGroup):
+    """The one error boundary: a `CstrialError` from any command becomes its message and exit
+    code (2 for invalid input or options, 1 for a failed run), never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            try:
+                return super().invoke(ctx)
+            except CstrialError as error:
+                err_console.print(_message(error), markup=False)
+                raise typer.Exit(error.exit_code) from None
+
+
+def _message(error: CstrialError) -> str:
+    """The error as the user reads it: a library parameter becomes its command-line option."""
+    if isinstance(error, UsageError):
+        return error.render(FLAGS.get(error.parameter, "--" + error.parameter.replace("_", "-")))
+    return str(error)
+
 
 app = typer.Typer(
+    cls=_Commands,
     help="In-silico trials of IL-6 blockade in cardiogenic shock: power, sample size, interim looks.",
     no_args_is_help=True,
     add_completion=False,
@@ -42,7 +70,10 @@ JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")
 ]
 ScenarioOpt = Annotated[
-    str | None, typer.Option(help="Run only this scenario (`base` is the protocol as written).")
+    list[str] | None,
+    typer.Option(
+        help="Run only this scenario (`base` is the protocol as written); repeat it for several."
+    ),
 ]
 SavePatientsOpt = Annotated[
     int | None,
@@ -61,17 +92,29 @@ SchedulerOpt = Annotated[
 ]
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+def _show_warning(  # type: ignore[no-untyped-def]
+    message, category, filename, lineno, file=None, line=None
+) -> None:
     # statistical caveats speak to the user: one plain line, no source location
     err_console.print(f"warning: {message}", markup=False)
 
 
-warnings.showwarning = _show_warning
+def _version(value: bool) -> None:
+    if value:
+        out_console.print(f"cstrial {__version__}")
+        raise typer.Exit()
 
 
-def _fail(error: CstrialError, exit_code: int | None = None) -> None:
-    err_console.print(str(error), markup=False)
-    raise typer.Exit(error.exit_code if exit_code is None else exit_code) from None
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """In-silico trials of IL-6 blockade in cardiogenic shock: power, sample size, interim looks."""
 
 
 def _interactive() -> bool:
@@ -116,23 +159,20 @@ def run(
     """Simulate the protocol's trials and write trials.parquet, summary.parquet and manifest.json."""
     from cstrial.engine import run as run_protocol
 
-    try:
-        with _progress_bar("simulating", _interactive() and not as_json) as progress:
-            result = run_protocol(
-                protocol,
-                n_sims=n_sims,
-                seed=seed,
-                jobs=jobs,
-                out=out,
-                scenario=scenario,
-                save_patients=save_patients,
-                resume=resume,
-                backend=backend,
-                scheduler=scheduler,
-                progress=progress,
-            )
-    except CstrialError as error:
-        _fail(error)
+    with _progress_bar("simulating", _interactive() and not as_json) as progress:
+        result = run_protocol(
+            protocol,
+            n_sims=n_sims,
+            seed=seed,
+            jobs=jobs,
+            out=out,
+            scenario=scenario,
+            save_patients=save_patients,
+            resume=resume,
+            backend=backend,
+            scheduler=scheduler,
+            progress=progress,
+        )
     if as_json:
         payload = {
             "out": str(result.out),
@@ -232,17 +272,14 @@ def validate(protocol: ProtocolArg, as_json: JsonOpt = False) -> None:
     from cstrial.engine.plan import criteria_of, reference_fraction
     from cstrial.protocol import expand_scenarios, load_protocol
 
-    try:
-        loaded = load_protocol(protocol)
-        scenarios = [
-            {
-                "scenario": s.name,
-                "eligible_fraction": reference_fraction(criteria_of(s.protocol.population)),
-            }
-            for s in expand_scenarios(loaded)
-        ]
-    except CstrialError as error:
-        _fail(error)
+    loaded = load_protocol(protocol)
+    scenarios = [
+        {
+            "scenario": s.name,
+            "eligible_fraction": reference_fraction(criteria_of(s.protocol.population)),
+        }
+        for s in expand_scenarios(loaded)
+    ]
     for s in scenarios:
         s["screened_per_enrolled"] = (
             1.0 / s["eligible_fraction"] if s["eligible_fraction"] else None
@@ -302,21 +339,18 @@ def boundaries(
     """Group-sequential boundaries by exact recursive integration (Jennison & Turnbull ch. 19)."""
     from cstrial.design import design_characteristics, group_sequential_boundaries
 
-    try:
-        fractions = _parse_looks(looks)
-        result = group_sequential_boundaries(
-            looks=fractions,
-            alpha=alpha,
-            efficacy=efficacy,
-            efficacy_parameter=efficacy_parameter,
-            futility=futility,
-            futility_parameter=futility_parameter,
-            binding=binding,
-            beta=beta,
-        )
-        characteristics = design_characteristics(result)
-    except CstrialError as error:
-        _fail(error, exit_code=2)  # every error here is an invalid option
+    fractions = _parse_looks(looks)
+    result = group_sequential_boundaries(
+        looks=fractions,
+        alpha=alpha,
+        efficacy=efficacy,
+        efficacy_parameter=efficacy_parameter,
+        futility=futility,
+        futility_parameter=futility_parameter,
+        binding=binding,
+        beta=beta,
+    )
+    characteristics = design_characteristics(result)
     payload = result.to_dict()
     payload["power"] = characteristics.power
     payload["expected_information_h0"] = characteristics.expected_information_h0
@@ -381,13 +415,8 @@ def verify(
     """Re-run a finished run from its manifest; exit 1 naming each file and column that differs."""
     from cstrial.verify import verify_run
 
-    try:
-        if _interactive() and not as_json:
-            report = _verify_with_progress(verify_run, run_dir, jobs, rtol)
-        else:
-            report = verify_run(run_dir, jobs=jobs, rtol=rtol)
-    except CstrialError as error:
-        _fail(error)
+    with _progress_bar("re-running", _interactive() and not as_json) as progress:
+        report = verify_run(run_dir, jobs=jobs, rtol=rtol, progress=progress)
     if as_json:
         out_console.print_json(json.dumps(report.to_dict()))
     elif report.ok:
@@ -398,31 +427,12 @@ def verify(
         raise typer.Exit(1)
 
 
-def _verify_with_progress(verify_run, run_dir, jobs, rtol):
-    from rich.progress import BarColumn, Progress, TimeElapsedColumn
-
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        "{task.completed}/{task.total} chunks",
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("re-running", total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        return verify_run(run_dir, jobs=jobs, rtol=rtol, progress=progress)
-
-
 def _parse_looks(text: str) -> list[float]:
     try:
         return [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise CstrialError(
-            f"--looks must be comma-separated numbers like 0.33,0.67,1; found {text!r}"
+        raise UsageError(
+            "looks", f"must be comma-separated numbers like 0.33,0.67,1; found {text!r}"
         ) from None
 
 
@@ -467,24 +477,21 @@ def sample_size(
     """
     from cstrial.sample_size import analytic_sample_size, simulated_sample_size
 
-    try:
-        if analytic:
-            closed = analytic_sample_size(protocol, power, scenario=scenario, seed=seed)
-        else:
-            with _progress_bar("searching", _interactive() and not as_json) as progress:
-                result = simulated_sample_size(
-                    protocol,
-                    power,
-                    scenario=scenario,
-                    n_sims=n_sims,
-                    seed=seed,
-                    jobs=jobs,
-                    max_n=max_n,
-                    out=out,
-                    progress=progress,
-                )
-    except CstrialError as error:
-        _fail(error)
+    if analytic:
+        closed = analytic_sample_size(protocol, power, scenario=scenario, seed=seed)
+    else:
+        with _progress_bar("searching", _interactive() and not as_json) as progress:
+            result = simulated_sample_size(
+                protocol,
+                power,
+                scenario=scenario,
+                n_sims=n_sims,
+                seed=seed,
+                jobs=jobs,
+                max_n=max_n,
+                out=out,
+                progress=progress,
+            )
     if analytic:
         if as_json:
             payload = {**closed.to_dict(), "analytic_sample_size": closed.sample_size}
@@ -583,25 +590,22 @@ def compare(
     """Designs side by side: power, type I error, expected N and duration, stopping per look."""
     from cstrial.compare import compare_designs
 
-    try:
-        with _progress_bar("simulating", _interactive() and not as_json) as progress:
-            result = compare_designs(
-                sources,
-                n_sims=n_sims,
-                seed=seed,
-                jobs=jobs,
-                out=out,
-                power=power,
-                scenario=scenario,
-                save_patients=save_patients,
-                backend=backend,
-                scheduler=scheduler,
-                progress=None
-                if progress is None
-                else (lambda name, done, total: progress(done, total)),
-            )
-    except CstrialError as error:
-        _fail(error)
+    with _progress_bar("simulating", _interactive() and not as_json) as progress:
+        result = compare_designs(
+            sources,
+            n_sims=n_sims,
+            seed=seed,
+            jobs=jobs,
+            out=out,
+            power=power,
+            scenario=scenario,
+            save_patients=save_patients,
+            backend=backend,
+            scheduler=scheduler,
+            progress=None
+            if progress is None
+            else (lambda name, done, total: progress(done, total)),
+        )
     if as_json:
         payload = {"out": str(result.out), "comparison": result.to_records()}
         out_console.print_json(json.dumps(payload, default=str))
@@ -681,10 +685,7 @@ def report(
     """Write RUN/report.html (self-contained: figures embedded) and RUN/figures/*.png."""
     from cstrial.report import write_report
 
-    try:
-        written = write_report(run_dir, paths=paths)
-    except CstrialError as error:
-        _fail(error)
+    written = write_report(run_dir, paths=paths)
     if as_json:
         payload = {
             "report": str(written.path),
@@ -731,10 +732,6 @@ def _progress_bar(description: str, show: bool = True):
         yield progress
 
 
-def main() -> None:  # pragma: no cover - console entry
-    app()
-
-
 @app.command()
 def population(
     protocol: ProtocolArg,
@@ -745,12 +742,7 @@ def population(
     from cstrial.disease.describe import describe_population
     from cstrial.protocol import load_protocol
 
-    try:
-        if n < 1:
-            raise CstrialError(f"--n must be at least 1, found {n}")
-        description = describe_population(load_protocol(protocol), n=n)
-    except CstrialError as error:
-        _fail(error)
+    description = describe_population(load_protocol(protocol), n=n)
     if as_json:
         out_console.print_json(json.dumps(description))
         return

@@ -14,7 +14,7 @@ needs fewer patients enrolled but more screened.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,12 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import yaml
 
-from cstrial.errors import CstrialError
-from cstrial.protocol import Protocol, expand_scenarios, parse_protocol
-from cstrial.results import RunResult, read_run, write_table_atomic
-from cstrial.sample_size import analytic_for_rates
+from cstrial.design.sample_size import analytic_for_rates
+from cstrial.errors import CstrialError, UsageError
+from cstrial.protocol import Protocol, expand_scenarios
+from cstrial.results import RunResult, read_run, run_protocol, write_table_atomic
 
 NULL_SCENARIO = "null-effect"
 
@@ -60,7 +59,7 @@ def compare_designs(
     out: str | Path | None = None,
     power: float | None = None,
     progress: Progress | None = None,
-    scenario: str | None = None,
+    scenario: str | Collection[str] | None = None,
     save_patients: int | None = None,
     backend: str = "loky",
     scheduler: Any = None,
@@ -93,17 +92,19 @@ def compare_designs(
     tables = [design_table(run, label, power) for run, label in zip(runs, labels, strict=True)]
     table = pd.concat(tables, ignore_index=True, sort=False)
     if scenario is not None:
+        wanted = {scenario} if isinstance(scenario, str) else set(scenario)
         missing = [
             str(run.out)
             for run, t in zip(runs, tables, strict=True)
-            if scenario not in set(t["scenario"])
+            if not wanted <= set(t["scenario"])
         ]
         if missing:
-            raise CstrialError(
-                f"--scenario {scenario!r}: not a scenario of {', '.join(missing)}; their "
-                f"scenarios are {sorted(set(table['scenario']))}"
+            raise UsageError(
+                "scenario",
+                f"{', '.join(map(repr, sorted(wanted)))}: not a scenario of {', '.join(missing)}; "
+                f"their scenarios are {sorted(set(table['scenario']))}",
             )
-        table = table[table["scenario"] == scenario]
+        table = table[table["scenario"].isin(wanted)]
     table = table[_ordered(table.columns)]
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -162,24 +163,6 @@ def design_table(run: RunResult, design: str, power: float | None = None) -> pd.
         }
         rows.append(record)
     return pd.DataFrame(rows)
-
-
-def run_protocol(run: RunResult) -> Protocol | None:
-    """The protocol of a run, rebuilt from its manifest (None if it cannot be).
-
-    The protocol's text as written is preferred (it keeps scenarios and grid as the
-    user wrote them); the resolved YAML is the fallback for protocols built in code.
-    """
-    info = run.manifest.get("protocol", {})
-    source = f"{run.out}/manifest.json"
-    for text in (info.get("source_text"), info.get("resolved_yaml")):
-        if not text:
-            continue
-        try:
-            return parse_protocol(yaml.safe_load(text), source=source)
-        except (CstrialError, yaml.YAMLError):
-            continue
-    return None
 
 
 def _resolve(

@@ -49,6 +49,24 @@ class ProtocolProblem:
         return f"ProtocolProblem({self.render()!r})"
 
 
+class UsageError(CstrialError):
+    """An option of a call is invalid: `parameter` names it as the library spells it.
+
+    The message does not name the parameter; `render` puts a name in front, so the
+    library says `n_sims must be ...` and the command line `--n-sims must be ...`.
+    """
+
+    exit_code = 2
+
+    def __init__(self, parameter: str, message: str) -> None:
+        self.parameter = parameter
+        self.message = message
+        super().__init__(self.render())
+
+    def render(self, name: str | None = None) -> str:
+        return f"{name or self.parameter} {self.message}"
+
+
 class InfeasibleDesignError(CstrialError):
     """The design cannot meet what was asked of it (power, eligibility, ...)."""
 
@@ -63,5 +81,5 @@ class MonteCarloPrecisionWarning(UserWarning):
     """n_sims leaves the Monte Carlo SE of the power above the advised 0.01."""
 
 
-class CalibrationWarning(UserWarning):
-    """A recalibrated model parameter lies outside its published range."""
+class ConvergenceWarning(UserWarning):
+    """Some fits of an analysis did not converge: those looks carry no evidence (z = 0)."""

@@ -1,49 +1,50 @@
-"""Sample size for the primary comparison: the closed form, then a search by simulation.
+"""The sample size for the primary comparison: the closed form, then a search by simulation.
 
 The primary comparison is the first active arm against control. The closed form
-is the two-proportion normal approximation with the variance pooled under H0 and
-unpooled under H1 (Fleiss, Tytun & Ury 1980; Farrington & Manning 1990 with a
-null difference of 0; gsDesign ``nBinomial``, rpact ``getSampleSizeRates``),
-generalised to unequal allocation, at the comparison's (Bonferroni) alpha, and
-multiplied by the group-sequential inflation factor of the protocol's looks and
-spending functions (Jennison & Turnbull 2000, ch. 7; rpact ``inflationFactor``).
-The arm event rates are the model's: the scenario plan's true risks by the
-endpoint's horizon. For a time-to-event primary the closed form is Schoenfeld's
-number of deaths at the model's marginal hazard ratio, over the two arms' risk of
-death by the horizon (the final look follows every patient to it).
+(`cstrial.design.sample_size`) takes the model's event rates: the scenario plan's
+true risks by the endpoint's horizon.
 
-The search simulates whole trials at candidate sample sizes around the closed
-form, all with the same seed (common random numbers: the chunk generators of
-`cstrial.engine.simulate` are seeded by run seed, scenario and chunk, never by N),
-fits power against N by probit regression on sqrt(N), solves the fit for the
-target power, and simulates once more at the answer. sqrt(N) is the natural
-scale: under the normal approximation probit(power) = Δ·sqrt(N)/σ − z_α, a
-straight line in sqrt(N), so the fit has no shape error to absorb.
+The search simulates whole trials through the engine at candidate sample sizes
+around the closed form, all with the same seed (common random numbers: the chunk
+generators are seeded by run seed, scenario and chunk, never by N), fits power
+against N by probit regression on sqrt(N), solves the fit for the target power,
+and simulates once more at the answer. sqrt(N) is the natural scale: under the
+normal approximation probit(power) = Δ·sqrt(N)/σ − z_α, a straight line in
+sqrt(N), so the fit has no shape error to absorb. The interval on N is the delta
+method's on sqrt(N) from the fit's covariance.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-from scipy.optimize import minimize
 from scipy.special import log_ndtr, ndtr, ndtri
 
-from cstrial.design import group_sequential_boundaries
-from cstrial.design.randomisation import BLOCK_REPEATS
+from cstrial.design.sample_size import (
+    AnalyticSampleSize,
+    allocation_block,
+    analytic_for_rates,
+    round_to_block,
+)
+from cstrial.engine.parallel import chunk_tasks, execute
 from cstrial.engine.plan import ScenarioPlan, plan_scenario
-from cstrial.engine.simulate import simulate_chunk
-from cstrial.errors import ConvergenceError, CstrialError, InfeasibleDesignError
-from cstrial.protocol import Protocol, Scenario, expand_scenarios, load_protocol
+from cstrial.engine.precision import Precision, power_precision
+from cstrial.errors import ConvergenceError, CstrialError, InfeasibleDesignError, UsageError
+from cstrial.protocol import (
+    Protocol,
+    Scenario,
+    expand_scenarios,
+    load_protocol,
+    select_scenarios,
+)
 from cstrial.results import write_json_atomic, write_table_atomic
 
 Progress = Callable[[int, int], None]
@@ -58,133 +59,6 @@ _MAX_ROUNDS = 4
 
 
 # --------------------------------------------------------------------------- closed form
-
-
-def two_proportion_sample_size(
-    control_rate: float,
-    treatment_rate: float,
-    *,
-    alpha: float,
-    power: float,
-    allocation: Sequence[float] = (1, 1),
-    inflation_factor: float = 1.0,
-) -> float:
-    """Total sample size of the two arms for a one-sided two-proportion z-test.
-
-    n = (z_{1−α}·σ0 + z_{1−β}·σ1)² / Δ² · inflation_factor, where with allocation
-    fractions w_c, w_t: σ0² = p̄q̄(1/w_c + 1/w_t), p̄ = w_c·p_c + w_t·p_t (pooled,
-    under H0) and σ1² = p_c q_c / w_c + p_t q_t / w_t (under H1). For 1:1 this is
-    n per arm = (z_{1−α}·sqrt(2 p̄ q̄) + z_{1−β}·sqrt(p_c q_c + p_t q_t))² / Δ².
-    `allocation` is (control, treatment); the answer is not rounded.
-
-    References: Fleiss, Tytun & Ury 1980; Farrington & Manning 1990; gsDesign
-    ``nBinomial``; rpact ``getSampleSizeRates``; Jennison & Turnbull 2000, ch. 7.
-    """
-    p_c, p_t = float(control_rate), float(treatment_rate)
-    for name, p in (("control_rate", p_c), ("treatment_rate", p_t)):
-        if not 0.0 < p < 1.0:
-            raise CstrialError(f"{name} must lie strictly between 0 and 1, found {p}")
-    if p_c == p_t:
-        raise InfeasibleDesignError(
-            f"the event rates are equal ({p_c:.4g}), so no sample size gives power above alpha"
-        )
-    w_c, w_t = _allocation_fractions(alpha, power, allocation)
-    pooled = w_c * p_c + w_t * p_t
-    sigma0 = math.sqrt(pooled * (1.0 - pooled) * (1.0 / w_c + 1.0 / w_t))
-    sigma1 = math.sqrt(p_c * (1.0 - p_c) / w_c + p_t * (1.0 - p_t) / w_t)
-    z_alpha, z_beta = float(ndtri(1.0 - alpha)), float(ndtri(power))
-    fixed = ((z_alpha * sigma0 + z_beta * sigma1) / (p_c - p_t)) ** 2
-    return fixed * float(inflation_factor)
-
-
-def schoenfeld_events(
-    hazard_ratio: float,
-    *,
-    alpha: float,
-    power: float,
-    allocation: Sequence[float] = (1, 1),
-    inflation_factor: float = 1.0,
-) -> float:
-    """Deaths needed for a one-sided log-rank test to detect `hazard_ratio`.
-
-    D = (z_{1−α} + z_{1−β})² / (w_c·w_t·(ln HR)²) · inflation_factor, with w_c, w_t the
-    allocation fractions of (control, treatment); the answer is not rounded.
-
-    References: Schoenfeld 1983 (Biometrika 68:316); rpact ``getSampleSizeSurvival``
-    (typeOfComputation = "Schoenfeld"); gsDesign ``nEvents``.
-    """
-    hr = float(hazard_ratio)
-    if not (hr > 0.0 and math.isfinite(hr)):
-        raise CstrialError(f"hazard_ratio must be a positive number, found {hr}")
-    if hr == 1.0:
-        raise InfeasibleDesignError(
-            "the hazard ratio is 1, so no number of events gives power above alpha"
-        )
-    w_c, w_t = _allocation_fractions(alpha, power, allocation)
-    z = float(ndtri(1.0 - alpha)) + float(ndtri(power))
-    return z**2 / (w_c * w_t * math.log(hr) ** 2) * float(inflation_factor)
-
-
-def _allocation_fractions(
-    alpha: float, power: float, allocation: Sequence[float]
-) -> tuple[float, float]:
-    """(w_c, w_t) of a (control, treatment) allocation, after checking alpha and power."""
-    if not 0.0 < alpha < 0.5:
-        raise CstrialError(f"alpha (one-sided) must lie in (0, 0.5), found {alpha}")
-    if not alpha < power < 1.0:
-        raise CstrialError(f"power must lie in (alpha, 1), found {power}")
-    a_c, a_t = (float(a) for a in allocation)
-    if a_c <= 0 or a_t <= 0:
-        raise CstrialError(f"allocation must be positive, found {tuple(allocation)}")
-    return a_c / (a_c + a_t), a_t / (a_c + a_t)
-
-
-@dataclass(frozen=True)
-class AnalyticSampleSize:
-    """The closed-form sample size of a scenario's primary comparison, and what it rests on.
-
-    `sample_size` is the total over all arms rounded up to whole randomisation
-    blocks; `exact` the same before rounding; `fixed_sample_size` what a design
-    without interim looks would need. `dropout_fraction` is the share of patients
-    expected to be lost before the horizon, which the totals are inflated for.
-    Time to event: `hazard_ratio` and the deaths of the two compared arms at full
-    information, `events` (Schoenfeld); None for binary endpoints.
-    """
-
-    sample_size: int
-    exact: float
-    fixed_sample_size: float
-    inflation_factor: float
-    power: float
-    alpha: float
-    control_rate: float
-    treatment_rate: float
-    allocation: tuple[int, ...]
-    block: int
-    dropout_fraction: float
-    scenario: str
-    comparison: str
-    hazard_ratio: float | None = None
-    events: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "sample_size": self.sample_size,
-            "exact": self.exact,
-            "fixed_sample_size": self.fixed_sample_size,
-            "inflation_factor": self.inflation_factor,
-            "power": self.power,
-            "alpha": self.alpha,
-            "control_rate": self.control_rate,
-            "treatment_rate": self.treatment_rate,
-            "allocation": list(self.allocation),
-            "block": self.block,
-            "dropout_fraction": self.dropout_fraction,
-            "scenario": self.scenario,
-            "comparison": self.comparison,
-            "hazard_ratio": self.hazard_ratio,
-            "events": self.events,
-        }
 
 
 def analytic_sample_size(
@@ -229,114 +103,6 @@ def analytic_for_plan(protocol: Protocol, plan: ScenarioPlan, power: float) -> A
     )
 
 
-def analytic_for_rates(
-    protocol: Protocol,
-    control_rate: float,
-    treatment_rate: float,
-    *,
-    power: float,
-    alpha: float | None = None,
-    arm: str | None = None,
-    scenario: str = "base",
-) -> AnalyticSampleSize:
-    """The closed-form total sample size of `protocol` at given event rates.
-
-    `arm` is the active arm compared with control (default the first); `alpha` that
-    of the comparison (default design.alpha split over the active arms, Bonferroni).
-    The pair's total is scaled up to all arms by their allocation, and for the
-    patients expected to drop out before the horizon, who give no information.
-    """
-    if not 0.0 < power < 1.0:
-        raise CstrialError(f"--power must lie strictly between 0 and 1, found {power}")
-    endpoint = protocol.endpoints.primary
-    if endpoint.type not in ("binary", "time-to-event"):
-        raise CstrialError(
-            f"the closed form covers binary (two proportions) and time-to-event (Schoenfeld) "
-            f"primary endpoints; {endpoint.name} is {endpoint.type} ({endpoint.analysis}). "
-            "Try `cstrial run` at a few sample sizes, or a scenario with a binary primary, "
-            "e.g. endpoints.primary: {name: death_30d, type: binary, horizon_days: 30, "
-            "analysis: two-proportion}"
-        )
-    design = protocol.design
-    active = protocol.active_arms[0] if arm is None else protocol.arm(arm)
-    control = protocol.control_arm
-    alpha = design.alpha / len(protocol.active_arms) if alpha is None else float(alpha)
-    boundaries = _boundaries(design, alpha, power)
-    pair_allocation = (control.allocation, active.allocation)
-    hazard_ratio = events = None
-    if endpoint.type == "binary":
-        pair = two_proportion_sample_size(
-            control_rate,
-            treatment_rate,
-            alpha=alpha,
-            power=power,
-            allocation=pair_allocation,
-            inflation_factor=boundaries.inflation_factor,
-        )
-    else:
-        # the marginal hazard ratio at the horizon (as `plan.true_effect`); the trial's
-        # final look is at full follow-up, where the pair's expected deaths are
-        # n_pair * (w_c p_c + w_t p_t)
-        hazard_ratio = math.log1p(-treatment_rate) / math.log1p(-control_rate)
-        events = schoenfeld_events(
-            hazard_ratio,
-            alpha=alpha,
-            power=power,
-            allocation=pair_allocation,
-            inflation_factor=boundaries.inflation_factor,
-        )
-        w_c = control.allocation / sum(pair_allocation)
-        pair = events / (w_c * control_rate + (1.0 - w_c) * treatment_rate)
-    allocation = tuple(a.allocation for a in protocol.arms)
-    share = sum(allocation) / (control.allocation + active.allocation)
-    per_day = design.dropout.rate_per_year / 365.25
-    dropout = 1.0 - math.exp(-per_day * protocol.endpoints.primary.horizon_days)
-    exact = pair * share / (1.0 - dropout)
-    block = allocation_block(allocation)
-    return AnalyticSampleSize(
-        sample_size=round_to_block(exact, block),
-        exact=exact,
-        fixed_sample_size=exact / boundaries.inflation_factor,
-        inflation_factor=float(boundaries.inflation_factor),
-        power=power,
-        alpha=alpha,
-        control_rate=float(control_rate),
-        treatment_rate=float(treatment_rate),
-        allocation=allocation,
-        block=block,
-        dropout_fraction=dropout,
-        scenario=scenario,
-        comparison=f"{active.name} vs {control.name}",
-        hazard_ratio=hazard_ratio,
-        events=events,
-    )
-
-
-def allocation_block(allocation: Sequence[int]) -> int:
-    """Patients in one randomisation block: a total that is a multiple keeps arms balanced."""
-    return int(sum(allocation)) * BLOCK_REPEATS
-
-
-def round_to_block(n: float, block: int) -> int:
-    """`n` rounded up to a whole number of blocks (at least one block)."""
-    return max(block, math.ceil(n / block - 1e-9) * block)
-
-
-def _boundaries(design: Any, alpha: float, power: float):
-    futility = design.futility
-    spending = None if futility is None or futility.spending == "none" else futility.spending
-    return group_sequential_boundaries(
-        looks=design.looks,
-        alpha=alpha,
-        efficacy=design.efficacy.spending,
-        efficacy_parameter=design.efficacy.parameter,
-        futility=spending,
-        futility_parameter=None if spending is None else futility.parameter,
-        binding=False if futility is None else futility.binding,
-        beta=1.0 - power,
-    )
-
-
 # --------------------------------------------------------------------------- simulation
 
 
@@ -347,7 +113,8 @@ class SampleSizeResult:
     `power` and `power_se` are simulated at `sample_size`; `curve` holds every
     sample size simulated (columns n, power, power_se, n_sims, fitted_power);
     `probit` the fit probit(power) = intercept + slope·sqrt(n); `fitted_sample_size`
-    the fit's unrounded answer.
+    the fit's unrounded answer and `sample_size_interval` its 95% interval (the
+    Monte Carlo uncertainty of the fit, by the delta method on sqrt(N)).
     """
 
     sample_size: int
@@ -355,6 +122,7 @@ class SampleSizeResult:
     power_se: float
     target_power: float
     fitted_sample_size: float
+    sample_size_interval: tuple[float, float]
     probit: tuple[float, float]
     curve: pd.DataFrame
     analytic: AnalyticSampleSize
@@ -382,6 +150,7 @@ class SampleSizeResult:
             ],
             "target_power": self.target_power,
             "fitted_sample_size": self.fitted_sample_size,
+            "sample_size_interval": list(self.sample_size_interval),
             "probit": {"intercept": self.probit[0], "slope_sqrt_n": self.probit[1]},
             "analytic": self.analytic.to_dict(),
             "n_sims": self.n_sims,
@@ -426,11 +195,11 @@ def simulated_sample_size(
     seed = sim.seed if seed is None else int(seed)
     power = chosen.protocol.design.power if power is None else float(power)
     if n_sims < 1:
-        raise CstrialError(f"--n-sims must be at least 1, found {n_sims}")
+        raise UsageError("n_sims", f"must be at least 1, found {n_sims}")
     if seed < 0:
-        raise CstrialError(f"--seed must be a non-negative integer, found {seed}")
+        raise UsageError("seed", f"must be a non-negative integer, found {seed}")
     if not 0.0 < power < 1.0:
-        raise CstrialError(f"--power must lie strictly between 0 and 1, found {power}")
+        raise UsageError("power", f"must lie strictly between 0 and 1, found {power}")
 
     search = _Search(chosen, power, n_sims, seed, sim.chunk_size, jobs, progress)
     analytic = analytic_for_plan(
@@ -439,8 +208,8 @@ def simulated_sample_size(
     block = analytic.block
     max_n = int(max_n)
     if max_n < block:
-        raise CstrialError(
-            f"--max-n must be at least one randomisation block ({block}), found {max_n}"
+        raise UsageError(
+            "max_n", f"must be at least one randomisation block ({block}), found {max_n}"
         )
     limit = max_n - max_n % block  # the largest balanced total allowed
 
@@ -451,14 +220,14 @@ def simulated_sample_size(
     search.run(sorted(first), limit)
     fit = _fit_or_infeasible(search, limit, max_n)
     for _ in range(_MAX_ROUNDS):
-        target = _solve(fit, power)
+        target = fit.solve(power)
         sizes = list(search.rejections)
         if min(sizes) * 0.95 <= target <= max(sizes) * 1.05 or target > limit:
             break
         spread = (0.9, 1.0, 1.1)
         search.run([round_to_block(min(target, limit) * f, block) for f in spread], limit)
         fit = _fit_or_infeasible(search, limit, max_n)
-    target = _solve(fit, power)
+    target = fit.solve(power)
     if not math.isfinite(target) or target > limit:
         search.run([limit], limit)
         reached = search.power[limit]
@@ -470,14 +239,15 @@ def simulated_sample_size(
         search.run([chosen_n], limit)
 
     curve = search.curve(fit)
-    reached = search.power[chosen_n]
+    reached = search.precision(chosen_n)
     result = SampleSizeResult(
         sample_size=chosen_n,
-        power=reached,
-        power_se=math.sqrt(reached * (1.0 - reached) / n_sims),
+        power=reached.power,
+        power_se=reached.se,
         target_power=power,
         fitted_sample_size=float(target),
-        probit=fit,
+        sample_size_interval=fit.interval(power),
+        probit=(fit.intercept, fit.slope),
         curve=curve,
         analytic=analytic,
         n_sims=n_sims,
@@ -492,7 +262,7 @@ def simulated_sample_size(
     return dataclasses.replace(result, out=folder)
 
 
-def _fit_or_infeasible(search: _Search, limit: int, max_n: int) -> tuple[float, float]:
+def _fit_or_infeasible(search: _Search, limit: int, max_n: int) -> ProbitFit:
     """The probit fit; where none can be made, infeasible if power at the limit falls short."""
     try:
         return search.fit()
@@ -534,6 +304,7 @@ class _Search:
         self.jobs = jobs
         self.progress = progress
         self.rejections: dict[int, int] = {}
+        self.design_effect: dict[int, float] = {}
         self.done = 0
 
     @property
@@ -553,122 +324,147 @@ class _Search:
         new = sorted({min(max(n, block), limit) for n in sizes} - set(self.rejections))
         if not new:
             return
-        chunk = self.chunk_size
-        n_chunks = -(-self.n_sims // chunk)
         plans = {n: self.plan(n) for n in new}
-        tasks = [
-            (n, c, c * chunk, min(chunk, self.n_sims - c * chunk))
-            for n in new
-            for c in range(n_chunks)
-        ]
+        sizes_of = {id(plans[n]): n for n in new}
+        tasks = [task for n in new for task in chunk_tasks(plans[n], self.n_sims, self.chunk_size)]
         total = self.done + len(tasks)
         for n in new:
             self.rejections[n] = 0
-        for n, rejected in _execute(plans, tasks, self.jobs):
-            self.rejections[n] += rejected
+            self.design_effect[n] = plans[n].comparisons[0].design_effect
+        results = execute(tasks, max(p.n_looks for p in plans.values()), jobs=self.jobs)
+        for task, result in zip(tasks, results, strict=True):
+            # the primary comparison is the plan's first
+            self.rejections[sizes_of[id(task.plan)]] += int(result.tallies[0].reject.sum())
             self.done += 1
             if self.progress is not None:
                 self.progress(self.done, total)
 
-    def fit(self) -> tuple[float, float]:
+    def precision(self, n: int) -> Precision:
+        """The simulated power at `n`, with its Monte Carlo SE and interval."""
+        return power_precision(self.rejections[n], self.n_sims, self.design_effect[n])
+
+    def fit(self) -> ProbitFit:
         n = np.array(list(self.rejections), dtype=float)
         r = np.array(list(self.rejections.values()), dtype=float)
-        return probit_fit(n, r, np.full(n.size, self.n_sims, dtype=float))
+        deff = np.array([self.design_effect[k] for k in self.rejections])
+        # with patient reuse each size's trials are worth n_sims / design_effect
+        return probit_curve(n, r / deff, np.full(n.size, self.n_sims, dtype=float) / deff)
 
-    def curve(self, fit: tuple[float, float]) -> pd.DataFrame:
+    def curve(self, fit: ProbitFit) -> pd.DataFrame:
         n = np.array(sorted(self.rejections), dtype=np.int64)
-        p = np.array([self.rejections[k] / self.n_sims for k in n])
+        precision = [self.precision(int(k)) for k in n]
         return pd.DataFrame(
             {
                 "n": n,
-                "power": p,
-                "power_se": np.sqrt(p * (1 - p) / self.n_sims),
+                "power": np.array([p.power for p in precision]),
+                "power_se": np.array([p.se for p in precision]),
                 "n_sims": np.full(n.size, self.n_sims, dtype=np.int64),
-                "fitted_power": fitted_power(fit, n),
+                "fitted_power": fit.power(n),
             }
         )
-
-
-def _execute(plans: dict[int, ScenarioPlan], tasks: list, jobs: int | None):
-    """(n, rejections of the primary comparison) per chunk, in any order of completion."""
-    n_jobs = -1 if jobs is None else jobs
-    if n_jobs == 1 or len(tasks) == 1:
-        for n, chunk, first, reps in tasks:
-            yield n, _rejections(plans[n], chunk, first, reps)
-        return
-    parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1)
-    yield from parallel(
-        joblib.delayed(_chunk_rejections)(n, plans[n], chunk, first, reps)
-        for n, chunk, first, reps in tasks
-    )
-
-
-def _chunk_rejections(n: int, plan: ScenarioPlan, chunk: int, first: int, reps: int):
-    return n, _rejections(plan, chunk, first, reps)
-
-
-def _rejections(plan: ScenarioPlan, chunk: int, first: int, reps: int) -> int:
-    trials = simulate_chunk(plan, chunk, first, reps, plan.n_looks).trials
-    primary = plan.comparisons[0].label
-    mask = pc.and_(
-        pc.equal(trials["comparison"], pa.scalar(primary)),
-        pc.equal(trials["decision"], pa.scalar("efficacy")),
-    )
-    return int(pc.sum(mask).as_py() or 0)
 
 
 # --------------------------------------------------------------------------- probit fit
 
 
-def probit_fit(n: np.ndarray, rejections: np.ndarray, trials: np.ndarray) -> tuple[float, float]:
-    """Maximum-likelihood binomial regression with probit link on sqrt(n).
+@dataclass(frozen=True)
+class ProbitFit:
+    """probit(power) = intercept + slope·sqrt(n), fitted by maximum likelihood, with covariance."""
 
-    P(reject | n) = Φ(intercept + slope·sqrt(n)); returns (intercept, slope).
-    Raises ConvergenceError if the fit fails or the slope is not positive.
+    intercept: float
+    slope: float
+    covariance: np.ndarray  # of (intercept, slope)
+
+    def power(self, n: np.ndarray | float) -> np.ndarray:
+        """The fitted curve at total sample size(s) `n`."""
+        return ndtr(self.intercept + self.slope * np.sqrt(np.asarray(n, dtype=float)))
+
+    def solve(self, power: float) -> float:
+        """The sample size at which the fitted curve reaches `power`."""
+        root = (float(ndtri(power)) - self.intercept) / self.slope
+        return root**2 if root > 0 else 0.0
+
+    def interval(self, power: float, level: float = 0.95) -> tuple[float, float]:
+        """A `level` interval on `solve(power)`: delta method on sqrt(N), then squared."""
+        root = (float(ndtri(power)) - self.intercept) / self.slope
+        gradient = np.array([-1.0 / self.slope, -root / self.slope])
+        se = float(np.sqrt(gradient @ self.covariance @ gradient))
+        z = float(ndtri(0.5 + level / 2))
+        low, high = max(root - z * se, 0.0), max(root + z * se, 0.0)
+        return low**2, high**2
+
+
+def probit_curve(n: np.ndarray, rejections: np.ndarray, trials: np.ndarray) -> ProbitFit:
+    """Maximum-likelihood binomial regression with probit link on sqrt(n), by Newton's method.
+
+    P(reject | n) = Φ(a + b·sqrt(n)). Fisher scoring with step halving on the
+    log-likelihood, to a relative change of 1e-10 in the parameters (on a covariate
+    scaled near 1, so both are of order one); the covariance is the inverse Fisher
+    information at the optimum (McCullagh & Nelder 1989, §4.4). Counts may be
+    effective (non-integer). Raises ConvergenceError if the fit fails or the slope
+    is not positive.
     """
     n, r, m = (np.asarray(x, dtype=float) for x in (n, rejections, trials))
-    x = np.sqrt(n)
-    scale = x.mean()
-    u = x / scale  # a well-conditioned covariate near 1
+    scale = float(np.sqrt(n).mean())
+    x = np.column_stack([np.ones(n.size), np.sqrt(n) / scale])  # a covariate near 1
+
+    def log_likelihood(theta: np.ndarray) -> float:
+        eta = x @ theta
+        return float(np.sum(r * log_ndtr(eta) + (m - r) * log_ndtr(-eta)))
+
     # start from least squares on the empirical probits, shrunk away from 0 and 1
     p = (r + 0.5) / (m + 1.0)
-    if u.size > 1 and np.ptp(u) > 0:
-        slope0, intercept0 = np.polyfit(u, ndtri(p), 1, w=np.sqrt(m))
+    if n.size > 1 and np.ptp(x[:, 1]) > 0:
+        slope0, intercept0 = np.polyfit(x[:, 1], ndtri(p), 1, w=np.sqrt(m))
     else:
         slope0, intercept0 = 0.0, float(ndtri(p.mean()))
-
-    def negative_log_likelihood(theta: np.ndarray) -> float:
-        eta = theta[0] + theta[1] * u
-        return -float(np.sum(r * log_ndtr(eta) + (m - r) * log_ndtr(-eta)))
-
-    fit = minimize(
-        negative_log_likelihood,
-        np.array([intercept0, slope0]),
-        method="Nelder-Mead",
-        options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 4000},
-    )
-    intercept, slope = float(fit.x[0]), float(fit.x[1]) / scale
-    if not (fit.success and np.isfinite(intercept) and np.isfinite(slope)):
-        raise ConvergenceError(f"the probit fit of power against sample size failed: {fit.message}")
-    if slope <= 0:
+    theta = np.array([intercept0, slope0])
+    current = log_likelihood(theta)
+    for _ in range(200):
+        eta = x @ theta
+        mu = np.clip(ndtr(eta), 1e-300, 1 - 1e-16)
+        density = np.exp(-0.5 * eta**2) / np.sqrt(2 * np.pi)
+        weight = m * density**2 / (mu * (1 - mu))
+        information = x.T @ (weight[:, None] * x)
+        score = x.T @ (density * (r - m * mu) / (mu * (1 - mu)))
+        try:
+            step = np.linalg.solve(information, score)
+        except np.linalg.LinAlgError:
+            break
+        for _ in range(50):  # halve until the likelihood does not fall
+            candidate = theta + step
+            value = log_likelihood(candidate)
+            if value >= current - 1e-12 * abs(current):
+                break
+            step /= 2
+        theta, previous, current = candidate, theta, value
+        if np.all(np.abs(theta - previous) <= 1e-10 * np.maximum(1.0, np.abs(theta))):
+            break
+    else:
+        raise ConvergenceError("the probit fit of power against sample size did not converge")
+    eta = x @ theta
+    mu = np.clip(ndtr(eta), 1e-300, 1 - 1e-16)
+    density = np.exp(-0.5 * eta**2) / np.sqrt(2 * np.pi)
+    information = x.T @ ((m * density**2 / (mu * (1 - mu)))[:, None] * x)
+    if not np.all(np.isfinite(theta)) or np.linalg.cond(information) > 1e14:
+        raise ConvergenceError(
+            "the probit fit of power against sample size failed: power is 0 or 1 at every "
+            "size simulated. Try 1) more --n-sims, or 2) a scenario with a smaller effect"
+        )
+    if theta[1] <= 0:
         raise ConvergenceError(
             "simulated power does not increase with the sample size, so no curve can be fitted. "
             "Try 1) more --n-sims, or 2) a scenario with a larger treatment effect"
         )
-    return intercept, slope
+    unscale = np.diag([1.0, 1.0 / scale])
+    covariance = unscale @ np.linalg.inv(information) @ unscale
+    return ProbitFit(float(theta[0]), float(theta[1]) / scale, covariance)
 
 
-def fitted_power(fit: tuple[float, float], n: np.ndarray | float) -> np.ndarray:
-    """The fitted probit curve at total sample size(s) `n`."""
-    intercept, slope = fit
-    return ndtr(intercept + slope * np.sqrt(np.asarray(n, dtype=float)))
-
-
-def _solve(fit: tuple[float, float], power: float) -> float:
-    """The sample size at which the fitted curve reaches `power`."""
-    intercept, slope = fit
-    root = (float(ndtri(power)) - intercept) / slope
-    return root**2 if root > 0 else 0.0
+def probit_fit(n: np.ndarray, rejections: np.ndarray, trials: np.ndarray) -> tuple[float, float]:
+    """(intercept, slope) of `probit_curve`."""
+    fit = probit_curve(n, rejections, trials)
+    return fit.intercept, fit.slope
 
 
 # --------------------------------------------------------------------------- helpers
@@ -677,12 +473,7 @@ def _solve(fit: tuple[float, float], power: float) -> float:
 def _scenario(protocol: Protocol | str | Path, name: str) -> Scenario:
     if not isinstance(protocol, Protocol):
         protocol = load_protocol(protocol)
-    scenarios = expand_scenarios(protocol)
-    for s in scenarios:
-        if s.name == name:
-            return s
-    names = ", ".join(s.name for s in scenarios)
-    raise CstrialError(f"--scenario {name!r} is not in the protocol; its scenarios are: {names}")
+    return select_scenarios(expand_scenarios(protocol), name)[0]
 
 
 def _write(result: SampleSizeResult, folder: Path) -> None:

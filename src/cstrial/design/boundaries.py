@@ -38,7 +38,8 @@ from cstrial.design.integration import (
     crossing_probabilities,
 )
 from cstrial.design.spending import check_family, spending_function
-from cstrial.errors import ConvergenceError, CstrialError, InfeasibleDesignError
+from cstrial.errors import ConvergenceError, CstrialError, InfeasibleDesignError, UsageError
+from cstrial.protocol.models import Design
 from cstrial.protocol.vocabulary import futility_problem
 
 # Root-finding tolerance on the z scale: far below the 1e-3 at which bounds are reported,
@@ -127,9 +128,10 @@ def _json_list(values: np.ndarray) -> list[float | None]:
 def _check_looks(looks: ArrayLike) -> np.ndarray:
     t = check_information(looks, name="looks")
     if np.any(t > 1.0 + 1e-12) or abs(t[-1] - 1.0) > 1e-9:
-        raise CstrialError(
-            f"looks must be information fractions in (0, 1] ending at 1.0, found {t.tolist()}; "
-            "e.g. [0.33, 0.67, 1.0], or [1.0] for a fixed design"
+        raise UsageError(
+            "looks",
+            f"must be information fractions in (0, 1] ending at 1.0, found {t.tolist()}; "
+            "e.g. [0.33, 0.67, 1.0], or [1.0] for a fixed design",
         )
     t = t.copy()
     t[-1] = 1.0
@@ -138,9 +140,9 @@ def _check_looks(looks: ArrayLike) -> np.ndarray:
 
 def _check_alpha_beta(alpha: float, beta: float | None) -> None:
     if not 0.0 < alpha < 0.5:
-        raise CstrialError(f"alpha (one-sided) must lie in (0, 0.5), found {alpha}")
+        raise UsageError("alpha", f"(one-sided) must lie in (0, 0.5), found {alpha}")
     if beta is not None and not 0.0 < beta < 1.0 - alpha:
-        raise CstrialError(f"beta must lie in (0, 1 - alpha), found {beta} (power = 1 - beta)")
+        raise UsageError("beta", f"must lie in (0, 1 - alpha), found {beta} (power = 1 - beta)")
 
 
 # --------------------------------------------------------------------------- one-look solvers
@@ -488,7 +490,7 @@ def group_sequential_boundaries(
         futility_par = check_family(futility, futility_parameter, "futility")
         problem = futility_problem(futility, binding, efficacy)
         if problem is not None:
-            raise CstrialError(f"futility: {problem}")
+            raise UsageError("futility", problem)
     k_max = t.size
     fixed_drift = float(-ndtri(alpha) - ndtri(beta))
 
@@ -595,3 +597,25 @@ def _brentq(*args: object, **kwargs: object) -> float:
     from scipy.optimize import brentq
 
     return brentq(*args, **kwargs)
+
+
+def design_boundaries(
+    design: Design, looks: Sequence[float], alpha: float, power: float | None = None
+) -> Boundaries:
+    """The bounds of a protocol's `design` at information fractions `looks` and `alpha`.
+
+    Efficacy and futility families as the protocol gives them; beta-spending
+    futility is computed for power `power` (default `design.power`).
+    """
+    futility = design.futility
+    spending = None if futility is None or futility.spending == "none" else futility.spending
+    return group_sequential_boundaries(
+        looks=looks,
+        alpha=alpha,
+        efficacy=design.efficacy.spending,
+        efficacy_parameter=design.efficacy.parameter,
+        futility=spending,
+        futility_parameter=None if spending is None or futility is None else futility.parameter,
+        binding=False if futility is None else futility.binding,
+        beta=1.0 - (design.power if power is None else power),
+    )

@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import ndtr
 
-from cstrial.errors import CstrialError
+from cstrial.errors import CstrialError, UsageError
 
 #: Grid-size parameter r of Jennison & Turnbull §19.2 (gsDesign default 18).
 GRID_R = 48
@@ -166,16 +166,14 @@ class _Recursion:
 
 
 def check_information(information: ArrayLike, name: str = "information") -> np.ndarray:
-    """Return information as a float array, raising `CstrialError` unless positive and increasing."""
+    """Return information as a float array, raising `UsageError` unless positive and increasing."""
     info = np.atleast_1d(np.asarray(information, dtype=float))
     if info.ndim != 1 or info.size == 0:
-        raise CstrialError(f"{name} must be a non-empty 1-d sequence, found shape {info.shape}")
+        raise UsageError(name, f"must be a non-empty 1-d sequence, found shape {info.shape}")
     if not np.all(np.isfinite(info)) or np.any(info <= 0):
-        raise CstrialError(f"{name} must be positive and finite, found {info.tolist()}")
+        raise UsageError(name, f"must be positive and finite, found {info.tolist()}")
     if np.any(np.diff(info) <= 0):
-        raise CstrialError(
-            f"{name} must increase strictly from look to look, found {info.tolist()}"
-        )
+        raise UsageError(name, f"must increase strictly from look to look, found {info.tolist()}")
     return info
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import ndtr, ndtri
 
-from cstrial.errors import CstrialError
+from cstrial.errors import CstrialError, UsageError
 from cstrial.protocol.vocabulary import SPENDING_FAMILIES as _FAMILIES
 
 # The family names are the protocol's contract (DESIGN.md): one table, kept there.
@@ -28,20 +28,22 @@ SPENDING_FAMILIES: tuple[str, ...] = tuple(_FAMILIES)
 def check_family(family: str, parameter: float | None, role: str = "efficacy") -> float | None:
     """Validate a family name and its parameter; return the parameter as a float (or None).
 
-    Raises `CstrialError` naming the family, what was expected and what was found.
+    Raises `UsageError` (parameter `role`, or `role`_parameter) saying what was expected
+    and what was found.
     The parameter ranges are those of the protocol (`cstrial.protocol.vocabulary`).
     """
     if family not in _FAMILIES:
-        raise CstrialError(
-            f"{role}: unknown spending family {family!r}; expected one of "
-            + ", ".join(SPENDING_FAMILIES)
+        raise UsageError(
+            role,
+            f"names an unknown spending family {family!r}; expected one of "
+            + ", ".join(SPENDING_FAMILIES),
         )
     value = None if parameter is None else float(parameter)
     if value is not None and not math.isfinite(value):
-        raise CstrialError(f"{role}: {family} parameter must be finite, found {value}")
+        raise UsageError(f"{role}_parameter", f"must be finite, found {value}")
     problem = _FAMILIES[family].parameter_problem(value)
     if problem is not None:
-        raise CstrialError(f"{role}: {problem}")
+        raise UsageError(f"{role}_parameter", problem)
     return value
 
 

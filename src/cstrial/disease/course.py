@@ -109,6 +109,14 @@ class Course:
     icu_discharge_day: np.ndarray
     hospital_discharge_day: np.ndarray
 
+    def reshaped(self, shape: tuple[int, ...]) -> Course:
+        """The same days as arrays of `shape` (e.g. (replicates, patients))."""
+        return Course(**{k: v.reshape(shape) for k, v in self.__dict__.items()})
+
+    def rows(self, rows: slice) -> Course:
+        """Replicates `rows` of (replicates, patients) arrays (views)."""
+        return Course(**{k: v[rows] for k, v in self.__dict__.items()})
+
 
 def simulate_course(
     rng: np.random.Generator,

@@ -6,8 +6,9 @@ import numpy as np
 
 from cstrial.disease import baseline_shift, linear_predictor, risk_by, timing_fraction
 from cstrial.disease.targets import evaluate_targets
-from cstrial.engine.plan import criteria_of, reference_fraction, reference_population
+from cstrial.errors import UsageError
 from cstrial.population.eligibility import check_eligibility
+from cstrial.population.reference import criteria_of, reference_fraction, reference_population
 from cstrial.protocol import Protocol
 from cstrial.protocol.covariates import COVARIATES
 
@@ -19,6 +20,8 @@ def describe_population(protocol: Protocol, n: int = 100_000) -> dict[str, objec
     inclusion/exclusion (the reference sample the engine calibrates on, first `n`
     patients); mortality is the model's expected control-arm risk.
     """
+    if n < 1:
+        raise UsageError("n", f"must be at least 1, found {n}")
     criteria = criteria_of(protocol.population)
     fraction = reference_fraction(criteria)
     check_eligibility(fraction)

@@ -72,7 +72,7 @@ class TrialCourse:
         rows = slice(first, last)
         course = self.course
         if course is not None:
-            course = type(course)(**{k: v[rows] for k, v in course.__dict__.items()})
+            course = course.rows(rows)
         return TrialCourse(
             arms=self.arms[rows],
             death_day=None if self._death_day is None else self._death_day[rows],

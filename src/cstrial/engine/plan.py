@@ -1,32 +1,36 @@
 """Everything a chunk of replicate trials needs, worked out once per scenario in the main process.
 
-The reference population (eligible fraction, recalibrated baseline, true effect)
-is drawn from a fixed seed, independent of the run's seed: these are properties
-of the model and the protocol, not of one Monte Carlo run.
+The reference population (`cstrial.population.reference`: eligible fraction,
+recalibrated baseline, true effect) is drawn from a fixed seed, independent of the
+run's seed: these are properties of the model and the protocol, not of one Monte
+Carlo run.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
-from cstrial.design import group_sequential_boundaries
 from cstrial.design.accrual import DAYS_PER_MONTH, enrolment_months
+from cstrial.design.boundaries import Boundaries, design_boundaries
+from cstrial.design.sample_size import analytic_for_rates
 from cstrial.disease import MODEL_HORIZON_DAYS, baseline_shift, linear_predictor
-from cstrial.engine.pool import design_effect
-from cstrial.population import Criteria, eligible, sample_population
-from cstrial.population.eligibility import check_eligibility
+from cstrial.engine.pool import Enrolment
+from cstrial.engine.precision import design_effect
+from cstrial.errors import CstrialError
+from cstrial.population.eligibility import Criteria, check_eligibility
+from cstrial.population.reference import criteria_of, reference_fraction, reference_population
 from cstrial.population.sample import Patients
-from cstrial.protocol.covariates import COVARIATES
+from cstrial.protocol import Protocol, Scenario
+from cstrial.protocol.effects import Effect
+from cstrial.protocol.models import Endpoint
+from cstrial.protocol.vocabulary import ENDPOINT_KINDS
 from cstrial.treatment import hazard_course
 from cstrial.treatment.harms import death_day_with_infection, excess_infection_day
 
-REFERENCE_SEED = 20_261_121
 REFERENCE_EFFECT_SEED = 20_261_123  # model effects simulated on the reference population
-REFERENCE_ELIGIBLE = 200_000
-REFERENCE_MAX_SCREENED = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,7 @@ class Comparison:
     """One active arm against control, with the bounds its test is held to."""
 
     label: str
-    arm_index: int
+    arm_index: int  # in the simulation's order: control is arm 0
     alpha: float
     efficacy_z: tuple[float, ...]
     futility_z: tuple[float, ...] | None
@@ -42,6 +46,8 @@ class Comparison:
     control_risk: float
     treatment_risk: float
     design_effect: float = 1.0  # Monte Carlo variance inflation from patient reuse (pool.py)
+    # binary primaries: the closed-form total N for design.power at the true risks
+    analytic_sample_size: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -51,13 +57,10 @@ class ScenarioPlan:
     index: int
     name: str
     seed: int
-    sample_size: int
-    criteria: Criteria
-    eligible_fraction: float
-    baseline_shift: float
+    enrolment: Enrolment
     arm_names: tuple[str, ...]
     allocation: tuple[int, ...]
-    effects: tuple[object | None, ...]
+    effects: tuple[Effect | None, ...]
     horizon_days: float
     look_patients: tuple[int, ...]  # patients with complete follow-up at each look
     look_months: tuple[float, ...]  # calendar month of each look
@@ -67,140 +70,215 @@ class ScenarioPlan:
     dropout_per_day: float
     conditional_power_below: float | None
     comparisons: tuple[Comparison, ...]
-    primary: object  # the protocol's primary endpoint
-    secondaries: tuple[object, ...]
+    primary: Endpoint
+    secondaries: tuple[Endpoint, ...]
     fixed_sequence: bool
     needs_course: bool  # an endpoint needs organ support / hospital stay
     look_fractions: tuple[float, ...]  # information fractions the bounds are computed at
     planned_events: int | None  # time-to-event primary: deaths at full information
     look_events: tuple[int, ...]  # time-to-event primary: deaths that trigger each look
-    patient_reuse: int = 1  # trials each pooled virtual patient may serve (simulate.py)
 
     @property
     def n_looks(self) -> int:
         return len(self.look_patients)
 
+    @property
+    def sample_size(self) -> int:
+        return self.enrolment.sample_size
 
-def plan_scenario(scenario: object, seed: int) -> ScenarioPlan:
+    @property
+    def criteria(self) -> Criteria:
+        return self.enrolment.criteria
+
+    @property
+    def eligible_fraction(self) -> float:
+        return self.enrolment.eligible_fraction
+
+    @property
+    def baseline_shift(self) -> float:
+        return self.enrolment.baseline_shift
+
+    @property
+    def patient_reuse(self) -> int:
+        return self.enrolment.patient_reuse
+
+
+@dataclass(frozen=True)
+class _Calendar:
+    look_patients: tuple[int, ...]
+    look_months: tuple[float, ...]
+    enrolment_months: np.ndarray
+    fractions: tuple[float, ...]
+    planned_events: int | None
+    look_events: tuple[int, ...]
+
+
+def plan_scenario(scenario: Scenario, seed: int) -> ScenarioPlan:
     """Resolve a protocol scenario (index, name, protocol) into a `ScenarioPlan`."""
-    protocol = scenario.protocol  # type: ignore[attr-defined]
+    protocol = scenario.protocol
     design = protocol.design
     endpoint = protocol.endpoints.primary
     criteria = criteria_of(protocol.population)
-    check_eligibility(reference_fraction(criteria), scenario.name)  # type: ignore[attr-defined]
+    fraction = reference_fraction(criteria)
+    check_eligibility(fraction, scenario.name)
     reference = reference_population(criteria)
     eta = linear_predictor(reference)
     target = protocol.population.control_mortality_30d
     shift = baseline_shift(eta, target, 30.0) if target is not None else 0.0
     h30 = np.exp(eta + shift)
-
-    n = design.sample_size
-    look_patients = _look_counts(design.looks, n)
-    months = enrolment_months(n, design.accrual.patients_per_month, design.accrual.ramp_up_months)
-    horizon_months = endpoint.horizon_days / DAYS_PER_MONTH
-    look_months = tuple(float(months[k - 1] + horizon_months) for k in look_patients)
-
-    control_index = next(i for i, arm in enumerate(protocol.arms) if arm.control)
-    active = [i for i, arm in enumerate(protocol.arms) if not arm.control]
-    alpha = design.alpha / len(active)  # Bonferroni until Dunnett arrives
-    risks = {
-        i: arm_risk(arm.effect, h30, reference["il6_pg_ml"], endpoint.horizon_days)
-        for i, arm in enumerate(protocol.arms)
-    }
-    control_risk = risks[control_index]
-    planned_events = look_events = None
-    fractions = [k / n for k in look_patients]
-    if endpoint.type == "time-to-event":
-        shares = np.array([arm.allocation for arm in protocol.arms], dtype=float)
-        expected = n * float(np.dot(shares / shares.sum(), [risks[i] for i in range(len(risks))]))
-        planned_events = max(len(design.looks), round(expected))
-        look_events = _look_counts(design.looks, planned_events)
-        fractions = [d / planned_events for d in look_events]
-    bounds = _boundaries(design, fractions, alpha)
-    reuse = protocol.simulation.patient_reuse
-    shares = {
-        i: arm.allocation / sum(a.allocation for a in protocol.arms)
-        for i, arm in enumerate(protocol.arms)
-    }
-    comparisons = []
-    for i in active:
-        arm = protocol.arms[i]
-        risk = risks[i]
-        comparisons.append(
-            Comparison(
-                label=f"{arm.name} vs {protocol.arms[control_index].name}",
-                arm_index=i,
-                alpha=alpha,
-                efficacy_z=tuple(float(z) for z in bounds.efficacy_z),
-                futility_z=None
-                if bounds.futility_z is None
-                else tuple(float(z) for z in bounds.futility_z),
-                true_effect=true_effect(endpoint, risk, control_risk)
-                if endpoint.type in ("binary", "time-to-event")
-                else reference_effect(endpoint, arm.effect, reference, eta + shift),
-                control_risk=control_risk,
-                treatment_risk=risk,
-                design_effect=1.0
-                if reuse == 1
-                else design_effect(
-                    reuse,
-                    patient_risk(protocol.arms[control_index].effect, h30, reference, endpoint),
-                    patient_risk(arm.effect, h30, reference, endpoint),
-                    shares[control_index],
-                    shares[i],
-                ),
-            )
+    risks = [
+        arm_risk(arm.effect, h30, reference["il6_pg_ml"], endpoint.horizon_days)
+        for arm in protocol.arms
+    ]
+    calendar = _calendar(protocol, risks)
+    alpha = design.alpha / len(protocol.active_arms)  # Bonferroni
+    bounds = design_boundaries(design, calendar.fractions, alpha)
+    # The control arm is arm 0 of the simulation; the others keep protocol order.
+    control = next(i for i, arm in enumerate(protocol.arms) if arm.control)
+    order = [control, *(i for i, arm in enumerate(protocol.arms) if not arm.control)]
+    comparisons = tuple(
+        _comparison(
+            protocol, scenario.name, order, k, i, risks, bounds, alpha, reference, h30, shift, eta
         )
-    # The control arm is arm 0 of the simulation; others keep protocol order.
-    order = [control_index, *active]
+        for k, i in enumerate(order[1:], start=1)
+    )
     return ScenarioPlan(
-        index=scenario.index,  # type: ignore[attr-defined]
-        name=scenario.name,  # type: ignore[attr-defined]
+        index=scenario.index,
+        name=scenario.name,
         seed=seed,
-        sample_size=n,
-        criteria=criteria,
-        eligible_fraction=reference_fraction(criteria),
-        baseline_shift=shift,
+        enrolment=Enrolment(
+            design.sample_size, criteria, fraction, shift, protocol.simulation.patient_reuse
+        ),
         arm_names=tuple(protocol.arms[i].name for i in order),
         allocation=tuple(protocol.arms[i].allocation for i in order),
         effects=tuple(protocol.arms[i].effect for i in order),
         horizon_days=float(endpoint.horizon_days),
-        look_patients=look_patients,
-        look_months=look_months,
-        enrolment_months=months,
+        look_patients=calendar.look_patients,
+        look_months=calendar.look_months,
+        enrolment_months=calendar.enrolment_months,
         patients_per_month=design.accrual.patients_per_month,
         ramp_up_months=design.accrual.ramp_up_months,
         dropout_per_day=design.dropout.rate_per_year / 365.25,
         conditional_power_below=None
         if design.futility is None
         else design.futility.conditional_power_below,
-        comparisons=tuple(_renumber(c, order.index(c.arm_index)) for c in comparisons),
+        comparisons=comparisons,
         primary=endpoint,
         secondaries=tuple(protocol.endpoints.secondary),
         fixed_sequence=protocol.endpoints.testing == "fixed-sequence",
         needs_course=any(
-            e.type in ("days-alive-out-of-hospital", "hierarchical")
-            for e in (endpoint, *protocol.endpoints.secondary)
+            ENDPOINT_KINDS[e.type].course for e in (endpoint, *protocol.endpoints.secondary)
         ),
-        look_fractions=tuple(fractions),
-        planned_events=planned_events,
-        look_events=tuple(look_events) if look_events is not None else (),
-        patient_reuse=protocol.simulation.patient_reuse,
+        look_fractions=calendar.fractions,
+        planned_events=calendar.planned_events,
+        look_events=calendar.look_events,
     )
 
 
+def _calendar(protocol: Protocol, risks: list[float]) -> _Calendar:
+    """When the looks happen: patients followed up, or (time to event) deaths, and the months."""
+    design = protocol.design
+    endpoint = protocol.endpoints.primary
+    n = design.sample_size
+    look_patients = _look_counts(design.looks, n)
+    months = enrolment_months(n, design.accrual.patients_per_month, design.accrual.ramp_up_months)
+    horizon_months = endpoint.horizon_days / DAYS_PER_MONTH
+    look_months = tuple(float(months[k - 1] + horizon_months) for k in look_patients)
+    if endpoint.type != "time-to-event":
+        fractions = tuple(k / n for k in look_patients)
+        return _Calendar(look_patients, look_months, months, fractions, None, ())
+    shares = np.array([arm.allocation for arm in protocol.arms], dtype=float)
+    expected = n * float(np.dot(shares / shares.sum(), risks))
+    planned_events = max(len(design.looks), round(expected))
+    look_events = _look_counts(design.looks, planned_events)
+    fractions = tuple(d / planned_events for d in look_events)
+    return _Calendar(look_patients, look_months, months, fractions, planned_events, look_events)
+
+
+def _comparison(
+    protocol: Protocol,
+    scenario: str,
+    order: list[int],
+    position: int,
+    arm_index: int,
+    risks: list[float],
+    bounds: Boundaries,
+    alpha: float,
+    reference: Patients,
+    h30: np.ndarray,
+    shift: float,
+    eta: np.ndarray,
+) -> Comparison:
+    """Arm `arm_index` (protocol order; `position` in simulation order) against control."""
+    endpoint = protocol.endpoints.primary
+    arm, control = protocol.arms[arm_index], protocol.arms[order[0]]
+    risk, control_risk = risks[arm_index], risks[order[0]]
+    if ENDPOINT_KINDS[endpoint.type].closed_form_truth:
+        effect = true_effect(endpoint, risk, control_risk)
+    else:
+        effect = reference_effect(endpoint, arm.effect, reference, eta + shift)
+    reuse = protocol.simulation.patient_reuse
+    total = sum(a.allocation for a in protocol.arms)
+    return Comparison(
+        label=f"{arm.name} vs {control.name}",
+        arm_index=position,
+        alpha=alpha,
+        efficacy_z=tuple(float(z) for z in bounds.efficacy_z),
+        futility_z=None
+        if bounds.futility_z is None
+        else tuple(float(z) for z in bounds.futility_z),
+        true_effect=effect,
+        control_risk=control_risk,
+        treatment_risk=risk,
+        design_effect=1.0
+        if reuse == 1
+        else design_effect(
+            reuse,
+            patient_risk(control.effect, h30, reference, endpoint),
+            patient_risk(arm.effect, h30, reference, endpoint),
+            control.allocation / total,
+            arm.allocation / total,
+        ),
+        analytic_sample_size=_analytic_sample_size(
+            protocol, scenario, arm.name, control_risk, risk, alpha
+        ),
+    )
+
+
+def _analytic_sample_size(
+    protocol: Protocol, scenario: str, arm: str, control_risk: float, risk: float, alpha: float
+) -> float:
+    """The closed-form N for design.power at these risks (binary primaries that lower the risk;
+    NaN otherwise)."""
+    if protocol.endpoints.primary.type != "binary" or not risk < control_risk:
+        return float("nan")
+    with contextlib.suppress(CstrialError):
+        return float(
+            analytic_for_rates(
+                protocol,
+                control_risk,
+                risk,
+                power=protocol.design.power,
+                alpha=alpha,
+                arm=arm,
+                scenario=scenario,
+            ).sample_size
+        )
+    return float("nan")
+
+
 def patient_risk(
-    effect: object | None, h30: np.ndarray, reference: Patients, endpoint: object
+    effect: Effect | None, h30: np.ndarray, reference: Patients, endpoint: Endpoint
 ) -> np.ndarray:
     """Each reference patient's risk of death by the endpoint's horizon under an arm.
 
     Infection harms are left out: their timing has no closed form per patient.
     """
-    horizon = float(endpoint.horizon_days)  # type: ignore[attr-defined]
+    horizon = float(endpoint.horizon_days)
     return hazard_course(effect, h30, reference["il6_pg_ml"], horizon).risk(horizon)
 
 
-def arm_risk(effect: object | None, h30: np.ndarray, il6: np.ndarray, horizon_days: float) -> float:
+def arm_risk(effect: Effect | None, h30: np.ndarray, il6: np.ndarray, horizon_days: float) -> float:
     """Mean risk of death by the horizon under an arm, over the reference population.
 
     Exact from the hazard course; with infection harms, whose timing has no closed
@@ -222,7 +300,7 @@ REFERENCE_EFFECT_PATIENTS = 20_000  # per arm
 
 
 def reference_effect(
-    endpoint: object, effect: object | None, reference: Patients, eta: np.ndarray
+    endpoint: Endpoint, effect: Effect | None, reference: Patients, eta: np.ndarray
 ) -> float:
     """The model's effect on a days-out-of-hospital or hierarchical endpoint.
 
@@ -248,7 +326,7 @@ def reference_effect(
         mask = arms == arm
         course = hazard_course(
             arm_effect, h30[mask], patients["il6_pg_ml"][mask], endpoint.horizon_days
-        )  # type: ignore[attr-defined]
+        )
         death[mask] = course.death_time(exposure[mask], MODEL_HORIZON_DAYS)
         ratio[mask] = course.cumulative_hazard(30.0) / h30[mask]
     drawn = simulate_course(rng, patients, death, ratio, death_eta=eta[: 2 * m])
@@ -258,10 +336,10 @@ def reference_effect(
         dropout_day=np.full((1, 2 * m), np.inf),
         enrolment_months=np.zeros(2 * m),
         patients={k: v[None, :] for k, v in patients.items()},
-        course=type(drawn)(**{k: v[None, :] for k, v in drawn.__dict__.items()}),
+        course=drawn.reshaped((1, 2 * m)),
     )
     # all enrolled at month 0; analysed a month after the horizon, so everyone is followed up
-    after_horizon = np.array([endpoint.horizon_days / DAYS_PER_MONTH + 1.0])  # type: ignore[attr-defined]
+    after_horizon = np.array([endpoint.horizon_days / DAYS_PER_MONTH + 1.0])
     outcome = outcome_at(endpoint, trial, after_horizon)
     return float(analyse(endpoint, outcome, trial, 1).estimate[0])
 
@@ -273,92 +351,16 @@ def _look_counts(looks: list[float], total: int) -> tuple[int, ...]:
     )
 
 
-def true_effect(endpoint: object, risk: float, control_risk: float) -> float:
+def true_effect(endpoint: Endpoint, risk: float, control_risk: float) -> float:
     """The model's marginal effect on the analysis's natural scale (binary and TTE endpoints).
 
     Binary: risk difference. Time to event: the ratio of the arms' marginal cumulative
     hazards at the horizon, ln S_t / ln S_c, the hazard ratio a log-rank or Cox
     analysis estimates when hazards are proportional. Days alive out of hospital and
-    hierarchical endpoints are filled in by `engine` from a reference simulation.
+    hierarchical endpoints have no closed form: see `reference_effect`.
     """
-    if endpoint.type == "binary":  # type: ignore[attr-defined]
+    if endpoint.type == "binary":
         return risk - control_risk
-    if endpoint.type == "time-to-event":  # type: ignore[attr-defined]
+    if endpoint.type == "time-to-event":
         return float(np.log1p(-risk) / np.log1p(-control_risk))
     return float("nan")
-
-
-def criteria_of(population: object) -> Criteria:
-    """The protocol's inclusion/exclusion as plain values for `population.eligible`."""
-    return Criteria(
-        inclusion=_plain(population.inclusion),  # type: ignore[attr-defined]
-        exclusion=_plain(population.exclusion),  # type: ignore[attr-defined]
-    )
-
-
-def reference_population(criteria: Criteria) -> Patients:
-    """A large eligible sample from a fixed seed (cached), for calibration and true effects."""
-    return _reference(_criteria_key(criteria))[0]
-
-
-def reference_fraction(criteria: Criteria) -> float:
-    """The eligible fraction of the virtual population under `criteria`."""
-    return _reference(_criteria_key(criteria))[1]
-
-
-@lru_cache(maxsize=64)
-def _reference(key: tuple) -> tuple[Patients, float]:
-    criteria = Criteria(inclusion=dict(key[0]), exclusion=dict(key[1]))
-    rng = np.random.default_rng(REFERENCE_SEED)
-    parts: list[Patients] = []
-    found = screened = 0
-    while found < REFERENCE_ELIGIBLE and screened < REFERENCE_MAX_SCREENED:
-        batch = sample_population(rng, 500_000)
-        mask = eligible(batch, criteria)
-        parts.append({k: v[mask] for k, v in batch.items()})
-        found += int(mask.sum())
-        screened += mask.size
-    patients = {k: np.concatenate([p[k] for p in parts])[:REFERENCE_ELIGIBLE] for k in parts[0]}
-    return patients, found / screened
-
-
-def _criteria_key(criteria: Criteria) -> tuple:
-    def freeze(mapping):
-        return tuple(sorted((k, tuple(v)) for k, v in mapping.items()))
-
-    return freeze(criteria.inclusion), freeze(criteria.exclusion)
-
-
-def _plain(criteria: dict) -> dict:
-    out = {}
-    for name, criterion in criteria.items():
-        if COVARIATES[name].kind == "numeric":
-            out[name] = (_bound(criterion, "min"), _bound(criterion, "max"))
-        else:
-            values = getattr(criterion, "root", criterion)
-            out[name] = tuple(values)
-    return out
-
-
-def _bound(criterion: object, side: str) -> float | None:
-    value = criterion.get(side) if isinstance(criterion, dict) else getattr(criterion, side)
-    return None if value is None else float(value)
-
-
-def _boundaries(design: object, fractions: list[float], alpha: float):
-    futility = design.futility  # type: ignore[attr-defined]
-    spending = None if futility is None or futility.spending == "none" else futility.spending
-    return group_sequential_boundaries(
-        looks=fractions,
-        alpha=alpha,
-        efficacy=design.efficacy.spending,  # type: ignore[attr-defined]
-        efficacy_parameter=design.efficacy.parameter,  # type: ignore[attr-defined]
-        futility=spending,
-        futility_parameter=None if spending is None else futility.parameter,
-        binding=False if futility is None else futility.binding,
-        beta=1.0 - design.power,  # type: ignore[attr-defined]
-    )
-
-
-def _renumber(c: Comparison, arm_index: int) -> Comparison:
-    return Comparison(**{**c.__dict__, "arm_index": arm_index})

@@ -14,15 +14,12 @@ patients, which inflates the Monte Carlo variance by `design_effect` (docs/scale
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 
 from cstrial.disease import linear_predictor
-from cstrial.population import Patients, enroll
-
-if TYPE_CHECKING:  # plan.py imports this module
-    from cstrial.engine.plan import ScenarioPlan
+from cstrial.population import Criteria, Patients, enroll
 
 # Patients simulated at once inside a chunk: bounds a worker's memory (about 150 bytes
 # per patient) whatever the chunk size. Part of the random stream's definition.
@@ -31,6 +28,17 @@ BLOCK_PATIENTS = 1 << 19
 # stay in a core's cache are faster than larger ones, and blocks this size keep Python's
 # per-block overhead small. Part of the random stream's definition for reuse > 1.
 REUSE_BLOCK_PATIENTS = 1 << 15
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """Who is enrolled, and how often a pooled patient serves (`cstrial.engine.pool`)."""
+
+    sample_size: int
+    criteria: Criteria
+    eligible_fraction: float
+    baseline_shift: float  # added to every patient's linear predictor (calibration)
+    patient_reuse: int = 1
 
 
 class PoolView(Mapping):
@@ -68,18 +76,18 @@ class PoolView(Mapping):
 
 
 def trial_blocks(
-    plan: ScenarioPlan, rng: np.random.Generator, replicates: int
+    enrolment: Enrolment, rng: np.random.Generator, replicates: int
 ) -> Iterator[tuple[int, int, PoolView, np.ndarray]]:
     """A chunk's trials in blocks: (first replicate, trials, their patients, their eta).
 
     A pool holds the patients of at most `BLOCK_PATIENTS // sample_size` trials and
-    serves up to `plan.patient_reuse` passes; its trials (pass after pass) are cut
+    serves up to `enrolment.patient_reuse` passes; its trials (pass after pass) are cut
     into blocks of at most `BLOCK_PATIENTS` patients, so a block may span passes. With
     reuse 1 every block enrols its own patients. `eta` is the patients' shifted linear
     predictor (log 30-day cumulative hazard under control).
     """
-    n = plan.sample_size
-    reuse = plan.patient_reuse
+    n = enrolment.sample_size
+    reuse = enrolment.patient_reuse
     block = max(1, BLOCK_PATIENTS // n)
     pool_trials = block if reuse == 1 else min(block, -(-replicates // reuse))
     if reuse > 1:
@@ -87,8 +95,8 @@ def trial_blocks(
     start = 0
     while start < replicates:
         trials = min(pool_trials, replicates - start)
-        pool, _ = enroll(rng, trials * n, plan.criteria, plan.eligible_fraction)
-        eta = linear_predictor(pool) + plan.baseline_shift
+        pool, _ = enroll(rng, trials * n, enrolment.criteria, enrolment.eligible_fraction)
+        eta = linear_predictor(pool) + enrolment.baseline_shift
         served = min(reuse * trials, replicates - start)
         passes = _Passes(rng, trials * n)
         for first in range(0, served, block):
@@ -132,36 +140,3 @@ class _Passes:
             self._rng.shuffle(rows)
             self._drawn[p] = rows
         return self._drawn[p]
-
-
-def design_effect(
-    reuse: int,
-    control_risk: np.ndarray,
-    treatment_risk: np.ndarray,
-    control_share: float,
-    treatment_share: float,
-) -> float:
-    """Upper bound on the variance inflation of a simulated rejection rate from reuse.
-
-    Two trials sharing a patient correlate only through that patient's own
-    treatment effect tau(x) = p_T(x) - p_C(x): their arms and outcomes are drawn
-    afresh. To first order in the shared fraction, with every pool member in
-    `reuse` trials, the variance of the rejection rate grows by the factor
-
-        1 + (reuse - 1) * phi(c - mu)^2 / (P (1 - P)) * Var tau / V,
-
-    with V = E[p_C q_C] / w_C + E[p_T q_T] / w_T + Var tau, the per-patient variance
-    of the efficient (covariate-adjusted) estimator's influence function, which
-    no analysis beats; phi(c - mu)^2 / (P (1 - P)) <= 2 / pi. Risks are the
-    per-patient risks of death by the horizon over the reference population.
-    """
-    if reuse == 1:
-        return 1.0
-    tau = np.asarray(treatment_risk) - np.asarray(control_risk)
-    spread = float(np.var(tau))
-    v = (
-        float(np.mean(control_risk * (1 - control_risk))) / control_share
-        + float(np.mean(treatment_risk * (1 - treatment_risk))) / treatment_share
-        + spread
-    )
-    return 1.0 + (reuse - 1) * (2.0 / np.pi) * spread / v

@@ -28,22 +28,21 @@ from cstrial.endpoints import AnalysisResult, TrialCourse, analyse, outcome_at
 from cstrial.endpoints.prefix import followed_prefixes, two_proportion_by_look
 from cstrial.engine.plan import Comparison, ScenarioPlan
 from cstrial.engine.pool import PoolView, trial_blocks
+from cstrial.engine.summary import DECISIONS, EFFICACY, FUTILITY, ComparisonTally
+from cstrial.engine.tables import ComparisonRows, patients_table, trials_table
 from cstrial.population import enroll
-from cstrial.protocol.covariates import COVARIATES
 from cstrial.treatment import hazard_course
 from cstrial.treatment.harms import death_day_with_infection, excess_infection_day
-
-DECISIONS = ("none", "efficacy", "futility")
 
 
 @dataclass(frozen=True)
 class ChunkResult:
-    """What one chunk hands back: its trials, additive tallies, and saved patients."""
+    """What one chunk hands back: its trials, a summary tally per comparison, saved patients."""
 
     scenario: int
     chunk: int
     trials: pa.Table
-    tallies: dict[str, np.ndarray]  # per comparison label: enrolled/deaths by arm
+    tallies: list[ComparisonTally]  # in the order of the plan's comparisons
     patients: pa.Table | None
 
 
@@ -129,7 +128,7 @@ def simulate_trials(
     if plan.needs_course:
         death_day = death_days(fraction) if death_day is None else death_day
         drawn = simulate_course(rng, patients, death_day, hazard_ratio_30d, death_eta=eta)
-        course = type(drawn)(**{k: v.reshape(replicates, n) for k, v in drawn.__dict__.items()})
+        course = drawn.reshaped((replicates, n))
     return TrialCourse(
         arms=arms.reshape(replicates, n),
         death_day=None if death_day is None else death_day.reshape(replicates, n),
@@ -187,12 +186,12 @@ def _simulate_chunk(
     save_patients: int,
 ) -> ChunkResult:
     rng = chunk_generator(plan.seed, plan.index, chunk)
-    tables: dict[str, list[pa.Table]] = {c.label: [] for c in plan.comparisons}
-    tallies: dict[str, np.ndarray] = {c.label: np.zeros(4, np.int64) for c in plan.comparisons}
+    rows: list[list[ComparisonRows]] = [[] for _ in plan.comparisons]
+    arms = np.zeros((len(plan.comparisons), 4), np.int64)
     saved = []
     step = max(1, ANALYSIS_PATIENTS // plan.sample_size)
     prefixes = _binary_prefixes(plan)
-    for start, size, patients, eta in trial_blocks(plan, rng, replicates):
+    for start, size, patients, eta in trial_blocks(plan.enrolment, rng, replicates):
         block = simulate_trials(plan, rng, size, patients, eta)
         # analysed a few trials at a time: no draws, so the bytes do not depend on it
         for first in range(0, size, step):
@@ -202,20 +201,24 @@ def _simulate_chunk(
             look_months = _look_months(plan, trial)
             analyses = _primary_analyses(plan, trial, look_months, prefixes)
             sims = np.arange(begin, begin + last - first, dtype=np.int64)
-            for comparison in plan.comparisons:
+            for i, comparison in enumerate(plan.comparisons):
                 looks = analyses(comparison.arm_index)
-                table, tally = _comparison(
-                    plan, comparison, trial, look_months, looks, sims, n_looks_out
+                rows[i].append(
+                    _comparison_rows(plan, comparison, trial, look_months, looks, sims, n_looks_out)
                 )
-                tables[comparison.label].append(table)
-                tallies[comparison.label] += tally
+                arms[i] += _arm_tally(plan, comparison, trial, rows[i][-1].n_enrolled)
             keep = max(0, min(save_patients - begin, last - first))
             if keep:
                 # a multi-arm trial enrols until its last comparison stops
-                enrolled = [tables[c.label][-1]["n_enrolled"].to_numpy() for c in plan.comparisons]
-                saved.append(_patients_table(plan, trial, sims, keep, np.max(enrolled, axis=0)))
+                enrolled = np.max([r[-1].n_enrolled for r in rows], axis=0)
+                saved.append(patients_table(plan, trial, sims, keep, enrolled))
+    merged = [ComparisonRows.concat(r) for r in rows]
+    tables = [
+        trials_table(plan, c, m, n_looks_out) for c, m in zip(plan.comparisons, merged, strict=True)
+    ]
+    tallies = [m.tally(n_looks_out, tuple(a)) for m, a in zip(merged, arms, strict=True)]
     # one Arrow chunk per column: ~10x faster to send to the main process, and to write
-    trials = pa.concat_tables([t for label in tables for t in tables[label]]).combine_chunks()
+    trials = pa.concat_tables(tables).combine_chunks()
     patients = pa.concat_tables(saved).combine_chunks() if saved else None
     return ChunkResult(plan.index, chunk, trials, tallies, patients)
 
@@ -270,7 +273,7 @@ def _look_months(plan: ScenarioPlan, trial: TrialCourse) -> np.ndarray:
     return months
 
 
-def _comparison(
+def _comparison_rows(
     plan: ScenarioPlan,
     comparison: Comparison,
     trial: TrialCourse,
@@ -278,7 +281,8 @@ def _comparison(
     looks: list[AnalysisResult],
     sims: np.ndarray,
     n_looks_out: int,
-) -> tuple[pa.Table, np.ndarray]:
+) -> ComparisonRows:
+    """One comparison's trials: the decision at each look, and what the stopping look saw."""
     replicates, n_looks = look_months.shape
     rows = np.arange(replicates)
     z = np.stack([look.z for look in looks], axis=1)
@@ -291,37 +295,29 @@ def _comparison(
     if plan.planned_events is None:  # looks by patients followed up: they are all enrolled
         n_enrolled = np.maximum(n_enrolled, np.asarray(plan.look_patients)[stop])
 
-    def at_stop(field: str) -> np.ndarray:
-        return np.stack([getattr(look, field) for look in looks], axis=1)[rows, stop]
+    def at_stop(values: list[np.ndarray]) -> np.ndarray:
+        return np.stack(values, axis=1)[rows, stop]
 
     z_out = np.full((replicates, n_looks_out), np.nan)
     reached = np.arange(n_looks)[None, :] <= stop[:, None]
     z_out[:, :n_looks] = np.where(reached, z, np.nan)
-    z_stop = z[rows, stop]
-    columns = {
-        "scenario": pa.repeat(pa.scalar(plan.name, pa.string()), replicates),
-        "comparison": pa.repeat(pa.scalar(comparison.label, pa.string()), replicates),
-        "sim": pa.array(sims),
-        "decision": pa.array(np.asarray(DECISIONS, dtype=object)[decision], pa.string()),
-        "stop_look": pa.array((stop + 1).astype(np.int16)),
-        "n_enrolled": pa.array(n_enrolled.astype(np.int32)),
-        "n_control": pa.array(at_stop("n_control")),
-        "n_treatment": pa.array(at_stop("n_treatment")),
-        "events_control": pa.array(at_stop("events_control")),
-        "events_treatment": pa.array(at_stop("events_treatment")),
-        **{f"z_look_{k + 1}": pa.array(z_out[:, k]) for k in range(n_looks_out)},
-        "estimate": pa.array(at_stop("estimate")),
-        "p_value": pa.array(ndtr(-z_stop)),
-        "duration_months": pa.array(stop_months),
+    return ComparisonRows(
+        sims=sims,
+        decision=decision,
+        stop_look=stop,
+        n_enrolled=n_enrolled,
+        n_control=at_stop([look.n_control for look in looks]),
+        n_treatment=at_stop([look.n_treatment for look in looks]),
+        events_control=at_stop([look.events_control for look in looks]),
+        events_treatment=at_stop([look.events_treatment for look in looks]),
+        z=z_out,
+        estimate=at_stop([look.estimate for look in looks]),
+        p_value=ndtr(-z[rows, stop]),
+        duration=stop_months,
         # further estimates of the analysis (win-ratio: win odds and net benefit), at the stop
-        **{
-            name: pa.array(np.stack([look.extra[name] for look in looks], axis=1)[rows, stop])
-            for name in looks[0].extra
-        },
-    }
-    columns.update(_secondaries(plan, comparison, trial, stop_months, decision))
-    tally = _tally(plan, comparison, trial, n_enrolled)
-    return pa.table(columns), tally
+        extra={name: at_stop([look.extra[name] for look in looks]) for name in looks[0].extra},
+        secondary=_secondaries(plan, comparison, trial, stop_months, decision),
+    )
 
 
 def _secondaries(
@@ -330,17 +326,17 @@ def _secondaries(
     trial: TrialCourse,
     stop_months: np.ndarray,
     decision: np.ndarray,
-) -> dict[str, pa.Array]:
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Each secondary endpoint analysed at the primary's stopping date.
 
     Without `testing: fixed-sequence` each is tested alone at the comparison's alpha
     (no multiplicity control); with it, a secondary rejects only if the primary and
     every earlier secondary rejected.
     """
-    columns: dict[str, pa.Array] = {}
+    columns: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     if not plan.secondaries:
         return columns
-    gate = decision == 1
+    gate = decision == EFFICACY
     critical = -ndtri(comparison.alpha)
     for endpoint in plan.secondaries:
         result = analyse(
@@ -350,13 +346,11 @@ def _secondaries(
         if plan.fixed_sequence:
             reject &= gate
             gate = reject
-        columns[f"{endpoint.name}_z"] = pa.array(result.z)
-        columns[f"{endpoint.name}_estimate"] = pa.array(result.estimate)
-        columns[f"{endpoint.name}_reject"] = pa.array(reject)
+        columns[endpoint.name] = (result.z, result.estimate, reject)
     return columns
 
 
-def _tally(
+def _arm_tally(
     plan: ScenarioPlan, comparison: Comparison, trial: TrialCourse, n_enrolled: np.ndarray
 ) -> np.ndarray:
     """Enrolled patients and deaths by the horizon, control and treatment, over all enrolled."""
@@ -392,54 +386,9 @@ def _decide(
     stops[:, -1] = True
     stop = np.argmax(stops, axis=1)
     rows = np.arange(z.shape[0])
-    decision = np.where(efficacy[rows, stop], 1, np.where(futility[rows, stop], 2, 0))
+    decision = np.where(
+        efficacy[rows, stop],
+        EFFICACY,
+        np.where(futility[rows, stop], FUTILITY, DECISIONS.index("none")),
+    )
     return stop, decision.astype(np.int8)
-
-
-def _patients_table(
-    plan: ScenarioPlan, trial: TrialCourse, sims: np.ndarray, keep: int, n_enrolled: np.ndarray
-) -> pa.Table:
-    """The first `keep` trials' patients: covariates, arm, enrolment, outcome days and flags.
-
-    Every planned patient is listed; `enrolled` marks those enrolled before the trial
-    stopped (its last comparison, in a multi-arm trial). `death_day` is the simulated
-    day of death to the model horizon (NaN: alive then); `death` is death by the
-    primary endpoint's horizon.
-    """
-    n = plan.sample_size
-    m = keep * n
-
-    def flat(values: np.ndarray) -> np.ndarray:
-        return values[:keep].reshape(-1)
-
-    columns = {
-        "scenario": pa.array([plan.name] * m, pa.string()),
-        "sim": pa.array(np.repeat(sims[:keep], n)),
-        "patient": pa.array(np.tile(np.arange(1, n + 1, dtype=np.int32), keep)),
-        "arm": pa.array(np.asarray(plan.arm_names, dtype=object)[flat(trial.arms)], pa.string()),
-        "enrolment_month": pa.array(np.tile(plan.enrolment_months, keep)),
-        "enrolled": pa.array((np.arange(n)[None, :] < n_enrolled[:keep, None]).reshape(-1)),
-    }
-    for name, covariate in COVARIATES.items():
-        if name not in trial.patients:
-            continue
-        values = flat(trial.patients[name])
-        if covariate.kind == "categorical":
-            values = pa.array(np.asarray(covariate.levels, dtype=object)[values], pa.string())
-        columns[name] = values
-    death_day = flat(trial.death_day)
-    died = death_day <= plan.horizon_days
-    columns["death"] = died
-    columns["death_day"] = np.where(np.isfinite(death_day), death_day, np.nan)
-    dropout_day = flat(trial.dropout_day)
-    columns["observed"] = dropout_day >= np.minimum(death_day, plan.horizon_days)
-    if plan.dropout_per_day > 0:
-        columns["dropout_day"] = dropout_day
-    if trial.excess_infection_day is not None:
-        values = flat(trial.excess_infection_day)
-        columns["excess_infection_day"] = np.where(np.isfinite(values), values, np.nan)
-    if trial.course is not None:
-        for name, values in trial.course.__dict__.items():
-            values = flat(values)
-            columns[name] = np.where(np.isfinite(values), values, np.nan)
-    return pa.table(columns)

@@ -33,7 +33,7 @@ from cstrial.protocol.models import (
     ScenarioSpec,
     Simulation,
 )
-from cstrial.protocol.scenarios import Scenario, expand_scenarios
+from cstrial.protocol.scenarios import Scenario, expand_scenarios, select_scenarios
 
 __all__ = [
     "EFFECT_MODELS",
@@ -61,4 +61,5 @@ __all__ = [
     "expand_scenarios",
     "load_protocol",
     "parse_protocol",
+    "select_scenarios",
 ]

@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cstrial.errors import ProtocolError, ProtocolProblem
+from cstrial.errors import ProtocolError, ProtocolProblem, UsageError
 from cstrial.protocol.base import Found, Loc
 from cstrial.protocol.grid import grid_names, grid_points
 from cstrial.protocol.messages import render_path, show
@@ -67,6 +67,26 @@ def expand_scenarios(protocol: Protocol) -> list[Scenario]:
             raise ProtocolError(in_file_order(problems), source)
         expanded.append(Scenario(len(expanded), name, variant, dict(point)))
     return expanded
+
+
+def select_scenarios(
+    scenarios: list[Scenario], names: str | Collection[str] | None
+) -> list[Scenario]:
+    """The scenarios called `names` (one name or several), in the protocol's order; all if None.
+
+    Raises `UsageError` (parameter `scenario`) naming any name the protocol lacks.
+    """
+    if names is None:
+        return scenarios
+    wanted = {names} if isinstance(names, str) else set(names)
+    missing = sorted(wanted - {s.name for s in scenarios})
+    if missing:
+        known = ", ".join(s.name for s in scenarios)
+        raise UsageError(
+            "scenario",
+            f"{', '.join(map(repr, missing))} is not in the protocol; its scenarios are: {known}",
+        )
+    return [s for s in scenarios if s.name in wanted]
 
 
 def scenario_problems(written: dict[str, Any], lines: Lines, base: Found) -> list[ProtocolProblem]:

@@ -132,7 +132,9 @@ SPENDING_FAMILIES: dict[str, SpendingFamily] = {
         SpendingFamily(
             "kim-demets", "rho", 0.4, 8.0, "e.g. 3 (O'Brien-Fleming-like) or 1 (linear)"
         ),
-        SpendingFamily("wang-tsiatis", "delta", -0.5, 1.0, "e.g. 0 (O'Brien-Fleming) or 0.5 (Pocock)"),
+        SpendingFamily(
+            "wang-tsiatis", "delta", -0.5, 1.0, "e.g. 0 (O'Brien-Fleming) or 0.5 (Pocock)"
+        ),
         SpendingFamily("none"),
     )
 }

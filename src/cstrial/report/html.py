@@ -14,11 +14,9 @@ patients — Kaplan–Meier curves by arm and the enrolled population's distribu
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +25,6 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from cstrial import __version__
-from cstrial.compare import run_protocol
 from cstrial.errors import CstrialError
 from cstrial.protocol import Protocol, expand_scenarios
 from cstrial.protocol.grid import grid_labels, value_text
@@ -42,7 +39,7 @@ from cstrial.report.figures import (
     power_curve_figure,
     stopping_figure,
 )
-from cstrial.results import RunResult, read_run
+from cstrial.results import RunResult, read_run, run_protocol, write_bytes_atomic, writing
 
 FIGURE_NAMES = (
     "power_curve",
@@ -126,14 +123,15 @@ def write_report(run: str | Path | RunResult, *, paths: int = PATHS_SHOWN) -> Re
         )
 
     folder = out / "figures"
-    folder.mkdir(parents=True, exist_ok=True)
+    with writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
     written = {}
     for name, png in figures.items():
         written[name] = folder / f"{name}.png"
-        _write_atomic(written[name], png)
+        write_bytes_atomic(png, written[name])
     page = _html(result, protocol, figures, captions, notes)
     path = out / "report.html"
-    _write_atomic(path, page.encode("utf-8"))
+    write_bytes_atomic(page.encode("utf-8"), path)
     return Report(path, written, tuple(notes))
 
 
@@ -414,14 +412,3 @@ def _cell(value: object, kind: str) -> str:
 
 def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise

@@ -1,0 +1,137 @@
+"""Chunks of replicate trials as tasks, run in this process, on local workers, or on Dask.
+
+A chunk's result depends only on its task (plan, chunk index, first replicate,
+number of replicates), never on where it ran, so the backend and the number of
+workers never change an output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
+
+import joblib
+
+from cstrial.engine.plan import ScenarioPlan
+from cstrial.engine.simulate import ChunkResult, simulate_chunk, warm_up
+from cstrial.errors import CstrialError, UsageError
+
+BACKENDS = ("loky", "dask")
+DASK_CONNECT_TIMEOUT = 30.0  # seconds to reach the scheduler before giving up
+
+
+class ChunkTask(NamedTuple):
+    """One chunk to simulate: replicates first_sim .. first_sim + replicates - 1 of a scenario."""
+
+    plan: ScenarioPlan
+    chunk: int
+    first_sim: int
+    replicates: int
+
+
+def chunk_tasks(plan: ScenarioPlan, n_sims: int, chunk_size: int) -> list[ChunkTask]:
+    """The chunks of `n_sims` replicates of one scenario, in order."""
+    return [
+        ChunkTask(plan, c, c * chunk_size, min(chunk_size, n_sims - c * chunk_size))
+        for c in range(-(-n_sims // chunk_size))
+    ]
+
+
+def check_backend(backend: str, scheduler: Any) -> None:
+    """`backend` is known, and Dask has a scheduler to go to."""
+    if backend not in BACKENDS:
+        raise UsageError("backend", f"must be one of {', '.join(BACKENDS)}, found {backend!r}")
+    if backend == "dask" and scheduler is None:
+        raise UsageError(
+            "scheduler",
+            "is needed with the dask backend: the address of a running dask.distributed "
+            "scheduler (e.g. tcp://10.0.0.5:8786)",
+        )
+
+
+def check_jobs(jobs: int | None) -> None:
+    """`jobs` is None (all cores), a positive count, or joblib's negative count from the end."""
+    if jobs == 0:
+        raise UsageError("jobs", "must be a positive number of workers (or omitted for all cores)")
+
+
+def execute(
+    tasks: Iterable[ChunkTask],
+    n_looks: int,
+    save_patients: int = 0,
+    jobs: int | None = None,
+    backend: str = "loky",
+    scheduler: Any = None,
+) -> Iterator[ChunkResult]:
+    """The chunks' results, in task order, as they finish.
+
+    joblib's generator hands each result over as soon as it and those before it
+    are done; at most `pre_dispatch` tasks are queued ahead, so memory stays flat
+    whatever the number of chunks.
+    """
+    tasks = list(tasks)
+    n_jobs = jobs if jobs is not None else -1
+    if not tasks:
+        return
+    if backend == "loky" and (n_jobs == 1 or len(tasks) == 1):
+        for task in tasks:
+            yield simulate_chunk(*task, n_looks, save_patients)
+        return
+    calls = (joblib.delayed(simulate_chunk)(*task, n_looks, save_patients) for task in tasks)
+    if backend == "dask":
+        with _dask_client(scheduler), joblib.parallel_config(backend="dask"):
+            parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1)
+            yield from parallel(calls)
+        return
+    parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1)
+    yield from parallel(calls)
+
+
+@contextlib.contextmanager
+def workers_starting(jobs: int | None, backend: str, n_tasks: int) -> Iterator[None]:
+    """Start the local workers (and their imports) while the main process plans.
+
+    joblib dispatches a generator's tasks in the background at once, and the next
+    Parallel with the same settings reuses the same workers: the ~1 s a worker
+    takes to start overlaps planning instead of following it. Results are unaffected.
+    """
+    n_jobs = jobs if jobs is not None else -1
+    if backend != "loky" or n_jobs == 1 or n_tasks <= 1:
+        yield
+        return
+    workers = joblib.cpu_count() if n_jobs < 0 else n_jobs
+    warming = joblib.Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1)(
+        joblib.delayed(warm_up)() for _ in range(min(workers, n_tasks))
+    )
+    try:
+        yield
+    finally:
+        for _ in warming:  # wait for them (and let an error in planning surface first)
+            pass
+
+
+@contextlib.contextmanager
+def _dask_client(scheduler: Any) -> Iterator[Any]:
+    """A distributed.Client on `scheduler` (an address, or a Client used as it is)."""
+    try:
+        import distributed
+    except ImportError:
+        raise CstrialError(
+            "the dask backend needs the dask extra: pip install 'cstrial[dask]'"
+        ) from None
+    if isinstance(scheduler, distributed.Client):
+        yield scheduler
+        return
+    try:
+        client = distributed.Client(scheduler, timeout=DASK_CONNECT_TIMEOUT, set_as_default=True)
+    except (OSError, TimeoutError, ValueError) as error:
+        raise CstrialError(
+            f"cannot reach the Dask scheduler at {scheduler}: {error}. Check the address "
+            "(e.g. tcp://host:8786) and that the scheduler is running."
+        ) from None
+    try:
+        with client.as_current():
+            yield client
+    finally:
+        client.close()

@@ -1,0 +1,79 @@
+"""The reference population: a large eligible sample of the virtual population, from a fixed seed.
+
+Calibration (the baseline shift for `control_mortality_30d`), the eligible fraction
+and the true effects are properties of the model and the protocol, not of one Monte
+Carlo run, so they are computed on this sample, drawn from its own fixed seed and
+cached per set of criteria.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from cstrial.population.eligibility import Criteria, eligible
+from cstrial.population.sample import Patients, sample_population
+from cstrial.protocol.covariates import COVARIATES
+from cstrial.protocol.models import Population
+
+REFERENCE_SEED = 20_261_121
+REFERENCE_ELIGIBLE = 200_000
+REFERENCE_MAX_SCREENED = 4_000_000
+
+
+def criteria_of(population: Population) -> Criteria:
+    """The protocol's inclusion/exclusion as plain values for `population.eligible`."""
+    return Criteria(
+        inclusion=_plain(population.inclusion),
+        exclusion=_plain(population.exclusion),
+    )
+
+
+def reference_population(criteria: Criteria) -> Patients:
+    """A large eligible sample from a fixed seed (cached), for calibration and true effects."""
+    return _reference(_criteria_key(criteria))[0]
+
+
+def reference_fraction(criteria: Criteria) -> float:
+    """The eligible fraction of the virtual population under `criteria`."""
+    return _reference(_criteria_key(criteria))[1]
+
+
+@lru_cache(maxsize=64)
+def _reference(key: tuple) -> tuple[Patients, float]:
+    criteria = Criteria(inclusion=dict(key[0]), exclusion=dict(key[1]))
+    rng = np.random.default_rng(REFERENCE_SEED)
+    parts: list[Patients] = []
+    found = screened = 0
+    while found < REFERENCE_ELIGIBLE and screened < REFERENCE_MAX_SCREENED:
+        batch = sample_population(rng, 500_000)
+        mask = eligible(batch, criteria)
+        parts.append({k: v[mask] for k, v in batch.items()})
+        found += int(mask.sum())
+        screened += mask.size
+    patients = {k: np.concatenate([p[k] for p in parts])[:REFERENCE_ELIGIBLE] for k in parts[0]}
+    return patients, found / screened
+
+
+def _criteria_key(criteria: Criteria) -> tuple:
+    def freeze(mapping):
+        return tuple(sorted((k, tuple(v)) for k, v in mapping.items()))
+
+    return freeze(criteria.inclusion), freeze(criteria.exclusion)
+
+
+def _plain(criteria: dict) -> dict:
+    out = {}
+    for name, criterion in criteria.items():
+        if COVARIATES[name].kind == "numeric":
+            out[name] = (_bound(criterion, "min"), _bound(criterion, "max"))
+        else:
+            values = getattr(criterion, "root", criterion)
+            out[name] = tuple(values)
+    return out
+
+
+def _bound(criterion: object, side: str) -> float | None:
+    value = criterion.get(side) if isinstance(criterion, dict) else getattr(criterion, side)
+    return None if value is None else float(value)
