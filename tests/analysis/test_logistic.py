@@ -100,8 +100,10 @@ def test_matches_statsmodels_glm_replicate_by_replicate(case):
 def test_z_statistics_favour_treatment_when_positive():
     events, treated, covariates, include = simulate(CASES[0])
     result = logistic_adjusted(events, treated, covariates, include)
-    np.testing.assert_allclose(result.z, -result.log_or / result.se, rtol=1e-14)
-    np.testing.assert_allclose(result.rd_z, -result.risk_difference / result.rd_se, rtol=1e-14)
+    np.testing.assert_allclose(result.or_z, -result.log_or / result.se, rtol=1e-14)
+    # the test statistic is the standardised risk difference's Wald z
+    np.testing.assert_allclose(result.z, -result.risk_difference / result.rd_se, rtol=1e-14)
+    np.testing.assert_array_equal(result.estimate, result.risk_difference)
     benefit = {**CASES[3], "reps": 20, "log_or": -1.0}
     assert (logistic_adjusted(*simulate(benefit, seed=1)).z > 0).all()
 
@@ -154,9 +156,13 @@ def test_separation_and_singular_designs_are_flagged_not_fitted():
     events[3] = False  # no event at all
     result = logistic_adjusted(events, treated, covariates, include)
     np.testing.assert_array_equal(result.converged, [True, False, False, False])
-    for field in ("log_or", "se", "z", "risk_difference", "rd_se", "rd_z"):
+    for field in ("log_or", "se", "risk_difference", "rd_se"):
         values = getattr(result, field)
         assert np.isfinite(values[0]) and np.isnan(values[1:]).all(), field
+    # no evidence is z = 0, as in every analysis (cstrial.analysis.result)
+    for field in ("z", "or_z"):
+        values = getattr(result, field)
+        assert values[0] != 0 and (values[1:] == 0).all(), field
     alone = logistic_adjusted(events[:1], treated[:1], covariates[:1], include[:1])
     assert alone.log_or[0] == pytest.approx(result.log_or[0], rel=1e-12)
     assert isinstance(result, LogisticResult)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from cstrial.analysis._inputs import arms, patient_array, same_shape
+from cstrial.analysis.result import TestResult, no_evidence_is_zero
 from cstrial.errors import CstrialError
 
 
@@ -34,7 +35,7 @@ def cmh_z(
     treated: np.ndarray,
     strata: np.ndarray,
     include: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> TestResult:
     """One-sided CMH z for fewer events on treatment, and the MH risk difference.
 
     Parameters
@@ -88,5 +89,4 @@ def cmh_z(
         safe_n = np.where(n > 0, n, 1.0)
         weight = n_t * n_c / safe_n
         risk_difference = ((a * n_c - c * n_t) / safe_n).sum(axis=1) / weight.sum(axis=1)
-    z = np.where(total_variance > 0, z, 0.0)
-    return z, risk_difference
+    return TestResult(no_evidence_is_zero(z, total_variance > 0), risk_difference)

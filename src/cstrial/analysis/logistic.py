@@ -38,6 +38,7 @@ import numpy as np
 from scipy.special import expit
 
 from cstrial.analysis._inputs import arms, patient_array
+from cstrial.analysis.result import TestResult, no_evidence_is_zero
 from cstrial.errors import CstrialError
 
 _MAX_ITER = 50
@@ -49,25 +50,30 @@ _SINGULAR_TOL = 1e-10
 
 
 @dataclass(frozen=True)
-class LogisticResult:
+class LogisticResult(TestResult):
     """Per-replicate results, each an array of shape (R,).
 
-    log_or, se : the treatment coefficient (log odds ratio of the event) and its SE;
-    z : −log_or / se, > 0 favouring treatment (fewer events);
-    risk_difference : mean over included patients of the predicted risk on
-        treatment minus on control (standardisation / g-computation);
-    rd_se, rd_z : its delta-method SE and −risk_difference / rd_se;
+    estimate : the standardised risk difference, the mean over included patients of
+        the predicted risk on treatment minus on control (g-computation);
+    z : −estimate / rd_se, its delta-method Wald z, > 0 favouring treatment;
+    log_or, se, or_z : the treatment coefficient (log odds ratio of the event), its
+        SE and −log_or / se;
     converged : False where the fit failed (separation, singular design); the
-        other fields are NaN there.
+        estimates are NaN and z = 0 (no evidence) there.
     """
 
-    log_or: np.ndarray
-    se: np.ndarray
-    z: np.ndarray
-    risk_difference: np.ndarray
-    rd_se: np.ndarray
-    rd_z: np.ndarray
-    converged: np.ndarray
+    log_or: np.ndarray = None  # type: ignore[assignment]
+    se: np.ndarray = None  # type: ignore[assignment]
+    or_z: np.ndarray = None  # type: ignore[assignment]
+    rd_se: np.ndarray = None  # type: ignore[assignment]
+
+    @property
+    def risk_difference(self) -> np.ndarray:
+        return self.estimate
+
+    @property
+    def rd_z(self) -> np.ndarray:
+        return self.z
 
 
 def logistic_adjusted(
@@ -144,13 +150,13 @@ def logistic_adjusted(
         return np.where(usable, a, np.nan)
 
     return LogisticResult(
+        z=no_evidence_is_zero(rd_z, usable),
+        estimate=failed_nan(risk_difference),
+        converged=usable,
         log_or=failed_nan(log_or),
         se=failed_nan(se),
-        z=failed_nan(z),
-        risk_difference=failed_nan(risk_difference),
+        or_z=no_evidence_is_zero(z, usable),
         rd_se=failed_nan(rd_se),
-        rd_z=failed_nan(rd_z),
-        converged=usable,
     )
 
 

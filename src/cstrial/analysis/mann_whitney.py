@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cstrial.analysis._inputs import arms, patient_array
+from cstrial.analysis.result import TestResult, no_evidence_is_zero
 from cstrial.errors import CstrialError
 
 
@@ -13,7 +14,7 @@ def mann_whitney_z(
     treated: np.ndarray,
     include: np.ndarray | None = None,
     higher_is_better: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> TestResult:
     """One-sided z for better values on treatment, and the probabilistic index.
 
     Parameters
@@ -78,5 +79,4 @@ def mann_whitney_z(
         variance = pairs / 12.0 * ((n + 1.0) - tie_term / (n * (n - 1.0)))
         z = (u_better - pairs / 2.0) / np.sqrt(variance)
         index = u_better / pairs
-    z = np.where(np.isfinite(z) & (variance > 0), z, 0.0)
-    return z, index
+    return TestResult(no_evidence_is_zero(z, variance > 0), index)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cstrial.analysis._inputs import arms, patient_array, same_shape
+from cstrial.analysis.result import TestResult, no_evidence_is_zero
 from cstrial.errors import CstrialError
 
 #: The 97.5% standard normal quantile, for the two-sided 95% interval of the hazard ratio.
@@ -123,7 +124,7 @@ def _logrank_sums(
     treated: np.ndarray,
     include: np.ndarray,
     strata: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> TestResult:
     """O_t − E_t and the hypergeometric variance V, summed over event times (and strata)."""
     # only integer counts, summed over whole tie groups: the order within a group is free
     order, group_end, block_end = _sort_rows(time, include, strata, stable=False)
@@ -187,12 +188,12 @@ def _group_events(code: np.ndarray, group_end: np.ndarray) -> tuple[np.ndarray, 
     return d, d_t, False
 
 
-def _z_and_peto_hr(o_minus_e: np.ndarray, variance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _z_and_peto_hr(o_minus_e: np.ndarray, variance: np.ndarray) -> TestResult:
     informative = variance > 0
     safe_v = np.where(informative, variance, 1.0)
     z = np.where(informative, -o_minus_e / np.sqrt(safe_v), 0.0)
     hazard_ratio = np.where(informative, np.exp(o_minus_e / safe_v), np.nan)
-    return z, hazard_ratio
+    return TestResult(z, hazard_ratio)
 
 
 def logrank_z(
@@ -200,7 +201,7 @@ def logrank_z(
     event: np.ndarray,
     treated: np.ndarray,
     include: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> TestResult:
     """One-sided log-rank z for fewer events on treatment, and the Peto hazard ratio.
 
     z = (E_t − O_t) / √V, with O_t the events observed on treatment, E_t = Σ d·n_t/n those
@@ -228,7 +229,7 @@ def stratified_logrank_z(
     treated: np.ndarray,
     strata: np.ndarray,
     include: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> TestResult:
     """The stratified log-rank z and Peto hazard ratio: O − E and V summed over strata.
 
     Each stratum (integer codes, shape (R, n)) forms its own risk sets; z and the hazard
@@ -244,21 +245,23 @@ def stratified_logrank_z(
 
 
 @dataclass(frozen=True)
-class CoxResult:
+class CoxResult(TestResult):
     """The treatment effect of a Cox fit per replicate; every field has shape (R,).
 
-    ``z = −log_hr/se`` is the one-sided Wald z, > 0 favouring treatment; ``ci_low`` and
-    ``ci_high`` bound the hazard ratio (95%, two-sided Wald). Replicates that could not be
-    fitted (see `cox_treatment`) have NaN throughout and ``converged`` False.
+    ``z = −log_hr/se`` is the one-sided Wald z, > 0 favouring treatment; ``estimate``
+    is the hazard ratio, ``ci_low`` and ``ci_high`` bound it (95%, two-sided Wald).
+    Replicates that could not be fitted (see `cox_treatment`) have NaN estimates, z = 0
+    (no evidence) and ``converged`` False.
     """
 
-    log_hr: np.ndarray
-    se: np.ndarray
-    z: np.ndarray
-    hazard_ratio: np.ndarray
-    ci_low: np.ndarray
-    ci_high: np.ndarray
-    converged: np.ndarray
+    log_hr: np.ndarray = None  # type: ignore[assignment]
+    se: np.ndarray = None  # type: ignore[assignment]
+    ci_low: np.ndarray = None  # type: ignore[assignment]
+    ci_high: np.ndarray = None  # type: ignore[assignment]
+
+    @property
+    def hazard_ratio(self) -> np.ndarray:
+        return self.estimate
 
 
 class _CoxData:
@@ -301,7 +304,7 @@ class _CoxData:
         return loglik, score, information
 
 
-def _solve(information: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _solve(information: np.ndarray, score: np.ndarray) -> TestResult:
     """The Newton steps I⁻¹U of a stack of fits, and which informations were invertible."""
     try:
         return np.linalg.solve(information, score[:, :, None])[:, :, 0], np.ones(len(score), bool)
@@ -417,11 +420,11 @@ def cox_treatment(
     log_hr = np.where(fitted, beta[:, 0], np.nan)
     se = np.where(fitted, np.sqrt(np.abs(variance)), np.nan)
     return CoxResult(
+        z=no_evidence_is_zero(-log_hr / se),
+        estimate=np.exp(log_hr),
+        converged=converged,
         log_hr=log_hr,
         se=se,
-        z=-log_hr / se,
-        hazard_ratio=np.exp(log_hr),
         ci_low=np.exp(log_hr - _Z_975 * se),
         ci_high=np.exp(log_hr + _Z_975 * se),
-        converged=converged,
     )

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from cstrial.analysis.result import TestResult, no_evidence_is_zero
+
 
 def two_proportion_z(
     events_control: np.ndarray,
     n_control: np.ndarray,
     events_treatment: np.ndarray,
     n_treatment: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> TestResult:
     """One-sided pooled z for fewer events on treatment, and the risk difference.
 
     z = (p_c - p_t) / sqrt(p (1 - p) (1/n_c + 1/n_t)), p the pooled proportion, so
@@ -28,5 +30,4 @@ def two_proportion_z(
         pooled = (e_c + e_t) / (n_c + n_t)
         se = np.sqrt(pooled * (1.0 - pooled) * (1.0 / n_c + 1.0 / n_t))
         z = (p_c - p_t) / se
-    z = np.where(np.isfinite(z), z, 0.0)
-    return z, p_t - p_c
+    return TestResult(no_evidence_is_zero(z), p_t - p_c)

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cstrial.analysis._inputs import arms, patient_array, same_shape
+from cstrial.analysis.result import TestResult, no_evidence_is_zero
 from cstrial.errors import CstrialError
 
 # bytes of pairwise working arrays per block (four bool masks per pair): with the
@@ -53,23 +54,31 @@ _BYTES_PER_PAIR = 4
 
 
 @dataclass(frozen=True)
-class WinRatioResult:
+class WinRatioResult(TestResult):
     """Per-replicate win statistics, each an array of shape (R,).
 
-    win_ratio = wins / losses (inf if no losses, NaN if neither);
+    estimate = win_ratio = wins / losses (inf if no losses, NaN if neither);
     win_odds = (wins + ties / 2) / (losses + ties / 2);
-    net_benefit = (wins − losses) / (n_t n_c), the win difference;
+    net_benefit = (wins − losses) / (n_t n_c), the win difference (both also in `extra`);
     z = the Finkelstein–Schoenfeld statistic, > 0 favouring treatment (0 if no evidence);
     wins, losses, ties = counts of treatment-versus-control pairs.
     """
 
-    win_ratio: np.ndarray
-    win_odds: np.ndarray
-    net_benefit: np.ndarray
-    z: np.ndarray
-    wins: np.ndarray
-    losses: np.ndarray
-    ties: np.ndarray
+    wins: np.ndarray = None  # type: ignore[assignment]
+    losses: np.ndarray = None  # type: ignore[assignment]
+    ties: np.ndarray = None  # type: ignore[assignment]
+
+    @property
+    def win_ratio(self) -> np.ndarray:
+        return self.estimate
+
+    @property
+    def win_odds(self) -> np.ndarray:
+        return self.extra["win_odds"]
+
+    @property
+    def net_benefit(self) -> np.ndarray:
+        return self.extra["net_benefit"]
 
 
 def win_ratio(
@@ -131,12 +140,10 @@ def _win_ratio(
         ratio = wins / losses
         odds = (wins + ties / 2.0) / (losses + ties / 2.0)
         net_benefit = t_minus_l / pairs
-    z = np.where(np.isfinite(z) & (variance > 0), z, 0.0)
     return WinRatioResult(
-        win_ratio=ratio,
-        win_odds=odds,
-        net_benefit=net_benefit,
-        z=z,
+        z=no_evidence_is_zero(z, variance > 0),
+        estimate=ratio,
+        extra={"win_odds": odds, "net_benefit": net_benefit},
         wins=wins,
         losses=losses,
         ties=ties,

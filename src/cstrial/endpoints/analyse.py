@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -10,15 +11,17 @@ from cstrial.analysis import two_proportion_z
 from cstrial.analysis.cmh import cmh_z
 from cstrial.analysis.logistic import logistic_adjusted
 from cstrial.analysis.mann_whitney import mann_whitney_z
+from cstrial.analysis.result import TestResult
 from cstrial.analysis.survival import cox_treatment, logrank_z, stratified_logrank_z
 from cstrial.analysis.win_ratio import win_ratio
 from cstrial.endpoints.outcomes import Outcome, TrialCourse
 from cstrial.protocol.covariates import COVARIATES
+from cstrial.protocol.models import Endpoint
 
 
 @dataclass(frozen=True)
 class AnalysisResult:
-    """Per replicate: the z statistic, the estimate on its natural scale, and the counts."""
+    """Per replicate: the test (z > 0 favours treatment, estimate, converged) and the counts."""
 
     z: np.ndarray
     estimate: np.ndarray
@@ -27,9 +30,10 @@ class AnalysisResult:
     events_control: np.ndarray
     events_treatment: np.ndarray
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. win odds, net benefit
+    converged: np.ndarray | None = None  # False where a fit failed (z = 0 there)
 
 
-def analyse(endpoint: object, outcome: Outcome, trial: TrialCourse, arm: int) -> AnalysisResult:
+def analyse(endpoint: Endpoint, outcome: Outcome, trial: TrialCourse, arm: int) -> AnalysisResult:
     """Test arm `arm` against control (arm 0) on `outcome`.
 
     Estimates: risk difference (two-proportion, cmh, logistic-adjusted: standardised),
@@ -45,43 +49,43 @@ def analyse(endpoint: object, outcome: Outcome, trial: TrialCourse, arm: int) ->
         (control & outcome.event).sum(axis=1).astype(np.int32),
         (on_treatment & outcome.event).sum(axis=1).astype(np.int32),
     )
-    z, estimate, *extra = _test(endpoint, outcome, trial, treated, include, counts)
+    test = TESTS[endpoint.analysis](endpoint, outcome, trial, treated, include, counts)
     return AnalysisResult(
-        np.asarray(z, float), np.asarray(estimate, float), *counts, extra=extra[0] if extra else {}
+        np.asarray(test.z, float),
+        np.asarray(test.estimate, float),
+        *counts,
+        extra=dict(test.extra),
+        converged=test.converged,
     )
 
 
-def _test(endpoint, outcome, trial, treated, include, counts):
-    analysis = endpoint.analysis
-    if analysis == "two-proportion":
-        n_c, n_t, e_c, e_t = counts
-        return two_proportion_z(e_c, n_c, e_t, n_t)
-    if analysis == "logistic-adjusted":
-        result = logistic_adjusted(
-            outcome.event, treated, design_matrix(trial.patients, endpoint.covariates), include
-        )
-        return result.rd_z, result.risk_difference
-    if analysis == "cmh":
-        return cmh_z(outcome.event, treated, trial.patients[endpoint.strata], include)
-    if analysis == "log-rank":
-        return logrank_z(outcome.time, outcome.event, treated, include)
-    if analysis == "stratified-log-rank":
-        return stratified_logrank_z(
-            outcome.time, outcome.event, treated, trial.patients[endpoint.strata], include
-        )
-    if analysis == "cox":
-        result = cox_treatment(outcome.time, outcome.event, treated, include)
-        return result.z, result.hazard_ratio
-    if analysis == "mann-whitney":
-        return mann_whitney_z(outcome.value, treated, include, higher_is_better=True)
-    if analysis == "win-ratio":
-        result = win_ratio(outcome.components, treated, include)
-        return (
-            result.z,
-            result.win_ratio,
-            {"win_odds": result.win_odds, "net_benefit": result.net_benefit},
-        )
-    raise ValueError(f"unknown analysis {analysis!r}")
+Counts = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+Test = Callable[[Endpoint, Outcome, TrialCourse, np.ndarray, np.ndarray, Counts], TestResult]
+
+# Each analysis of the vocabulary (cstrial.protocol.vocabulary.ANALYSES), as the engine runs it.
+TESTS: dict[str, Test] = {
+    "two-proportion": lambda e, o, t, treated, include, n: two_proportion_z(n[2], n[0], n[3], n[1]),
+    "logistic-adjusted": lambda e, o, t, treated, include, n: logistic_adjusted(
+        o.event, treated, design_matrix(t.patients, e.covariates), include
+    ),
+    "cmh": lambda e, o, t, treated, include, n: cmh_z(
+        o.event, treated, t.patients[_strata(e)], include
+    ),
+    "log-rank": lambda e, o, t, treated, include, n: logrank_z(o.time, o.event, treated, include),
+    "stratified-log-rank": lambda e, o, t, treated, include, n: stratified_logrank_z(
+        o.time, o.event, treated, t.patients[_strata(e)], include
+    ),
+    "cox": lambda e, o, t, treated, include, n: cox_treatment(o.time, o.event, treated, include),
+    "mann-whitney": lambda e, o, t, treated, include, n: mann_whitney_z(
+        o.value, treated, include, higher_is_better=True
+    ),
+    "win-ratio": lambda e, o, t, treated, include, n: win_ratio(o.components, treated, include),
+}
+
+
+def _strata(endpoint: Endpoint) -> str:
+    assert endpoint.strata is not None  # the protocol requires it for these analyses
+    return endpoint.strata
 
 
 def design_matrix(patients: dict[str, np.ndarray], covariates: list[str]) -> np.ndarray:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import warnings
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from cstrial.engine.precision import warn_if_imprecise
 from cstrial.engine.simulate import ChunkResult, one_blas_thread
 from cstrial.engine.summary import SummaryAccumulator
 from cstrial.engine.tables import patients_schema, trials_schema
-from cstrial.errors import CstrialError, UsageError
+from cstrial.errors import ConvergenceWarning, CstrialError, UsageError
 from cstrial.protocol import Protocol, expand_scenarios, load_protocol, select_scenarios
 from cstrial.results import AtomicParquetWriter, RunResult, write_json_atomic, write_table_atomic
 
@@ -164,7 +165,21 @@ def run(
         raise
     store.remove()
     warn_if_imprecise(summary.precision_rows())
+    warn_if_fits_failed(summary.failed_fits())
     return RunResult(out, summary_table.to_pandas(), manifest)
+
+
+def warn_if_fits_failed(failures: list[tuple[str, str, int, int]]) -> None:
+    """A `ConvergenceWarning` per scenario and comparison whose analyses sometimes failed."""
+    for scenario, comparison, failed, trials in failures:
+        warnings.warn(
+            f"{failed:,} analyses of {comparison} in scenario {scenario} ({trials:,} trials) "
+            "did not converge (separation or a singular fit, usual in small trials): those "
+            "looks counted as no evidence (z = 0). Consider a larger sample, fewer "
+            "covariates, or an unadjusted analysis",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
 
 
 def _check_options(n_sims: int, seed: int, save_patients: int, jobs: int | None) -> None:

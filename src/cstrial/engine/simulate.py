@@ -300,6 +300,12 @@ def _comparison_rows(
 
     z_out = np.full((replicates, n_looks_out), np.nan)
     reached = np.arange(n_looks)[None, :] <= stop[:, None]
+    converged = [look.converged for look in looks if look.converged is not None]
+    failed = (
+        int(np.count_nonzero(~np.stack(converged, axis=1) & reached))
+        if len(converged) == n_looks
+        else 0
+    )
     z_out[:, :n_looks] = np.where(reached, z, np.nan)
     return ComparisonRows(
         sims=sims,
@@ -317,6 +323,7 @@ def _comparison_rows(
         # further estimates of the analysis (win-ratio: win odds and net benefit), at the stop
         extra={name: at_stop([look.extra[name] for look in looks]) for name in looks[0].extra},
         secondary=_secondaries(plan, comparison, trial, stop_months, decision),
+        failed_fits=failed,
     )
 
 

@@ -197,6 +197,15 @@ class SummaryAccumulator:
     def table(self) -> pa.Table:
         return pa.Table.from_pandas(pd.DataFrame(self.rows()), preserve_index=False)
 
+    def failed_fits(self) -> list[tuple[str, str, int, int]]:
+        """(scenario, comparison, failed fits, trials) wherever some fit did not converge."""
+        return [
+            (plan.name, comparison.label, tally.failed_fits, tally.n)
+            for plan in self.plans
+            for position, comparison in enumerate(plan.comparisons)
+            if (tally := self.tallies.get((plan.index, position))) is not None and tally.failed_fits
+        ]
+
     def precision_rows(self) -> list[PowerRow]:
         return [
             PowerRow(row["scenario"], row["comparison"], int(row["n_sims"]), row["power_se"])

@@ -47,6 +47,7 @@ class ComparisonRows:
     duration: np.ndarray
     extra: dict[str, np.ndarray] = field(default_factory=dict)
     secondary: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    failed_fits: int = 0  # primary analyses, at looks reached, whose fit did not converge
 
     @classmethod
     def concat(cls, parts: Sequence[ComparisonRows]) -> ComparisonRows:
@@ -83,11 +84,10 @@ class ComparisonRows:
                 )
                 for k in first.secondary
             },
+            failed_fits=sum(p.failed_fits for p in parts),
         )
 
-    def tally(
-        self, n_looks: int, arms: tuple[int, int, int, int], failed_fits: int = 0
-    ) -> ComparisonTally:
+    def tally(self, n_looks: int, arms: tuple[int, int, int, int]) -> ComparisonTally:
         """These trials' additive contribution to the summary."""
         return ComparisonTally.of_trials(
             n_looks,
@@ -97,7 +97,7 @@ class ComparisonRows:
             duration=self.duration,
             estimate=self.estimate,
             arms=arms,
-            failed_fits=failed_fits,
+            failed_fits=self.failed_fits,
             secondary={k: (reject, est) for k, (_, est, reject) in self.secondary.items()},
         )
 
