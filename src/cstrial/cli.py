@@ -11,7 +11,6 @@ import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -27,7 +26,7 @@ class _Commands(typer.core.TyperGroup):
     """The one error boundary: a `CstrialError` from any command becomes its message and exit
     code (2 for invalid input or options, 1 for a failed run), never a traceback."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             try:
@@ -92,8 +91,13 @@ SchedulerOpt = Annotated[
 ]
 
 
-def _show_warning(  # type: ignore[no-untyped-def]
-    message, category, filename, lineno, file=None, line=None
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
 ) -> None:
     # statistical caveats speak to the user: one plain line, no source location
     err_console.print(f"warning: {message}", markup=False)
@@ -269,21 +273,13 @@ def _reuse_note(summary) -> str:
 @app.command()
 def validate(protocol: ProtocolArg, as_json: JsonOpt = False) -> None:
     """Check a protocol; print it resolved, with the eligible fraction of each scenario."""
-    from cstrial.engine.plan import criteria_of, reference_fraction
+    from cstrial.population.reference import eligibility
     from cstrial.protocol import expand_scenarios, load_protocol
 
     loaded = load_protocol(protocol)
-    scenarios = [
-        {
-            "scenario": s.name,
-            "eligible_fraction": reference_fraction(criteria_of(s.protocol.population)),
-        }
-        for s in expand_scenarios(loaded)
+    scenarios: list[dict[str, Any]] = [
+        {"scenario": s.name, **eligibility(s.protocol.population)} for s in expand_scenarios(loaded)
     ]
-    for s in scenarios:
-        s["screened_per_enrolled"] = (
-            1.0 / s["eligible_fraction"] if s["eligible_fraction"] else None
-        )
     if as_json:
         out_console.print_json(
             json.dumps({"valid": True, "protocol": loaded.resolved_yaml(), "scenarios": scenarios})

@@ -230,9 +230,8 @@ def simulated_sample_size(
     target = fit.solve(power)
     if not math.isfinite(target) or target > limit:
         search.run([limit], limit)
-        reached = search.power[limit]
-        if reached < power:
-            raise InfeasibleDesignError(_infeasible(max_n, limit, power, reached))
+        if search.power[limit] < power:
+            raise InfeasibleDesignError(_infeasible(max_n, limit, power, search.power[limit]))
         chosen_n = limit
     else:
         chosen_n = round_to_block(target, block)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cstrial.errors import ProtocolError
+from cstrial.errors import ProtocolError, UsageError
 from cstrial.protocol import (
     Bound,
     Il6Mediated,
@@ -73,7 +73,7 @@ def test_control_arm_and_active_arms_follow_the_yaml() -> None:
     protocol = load_protocol(VALID)
     assert protocol.control_arm.name == "placebo"
     assert [arm.name for arm in protocol.active_arms] == ["tocilizumab"]
-    with pytest.raises(KeyError, match="no arm named 'toci'"):
+    with pytest.raises(UsageError, match="'toci' is not an arm; arms: placebo, tocilizumab"):
         protocol.arm("toci")
 
 

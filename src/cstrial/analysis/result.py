@@ -28,7 +28,7 @@ class TestResult:
 
     z: np.ndarray
     estimate: np.ndarray
-    converged: np.ndarray = field(default=None)  # type: ignore[assignment]  # all True
+    converged: np.ndarray = field(default=None)  # type: ignore[arg-type]  # None: all True
     extra: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

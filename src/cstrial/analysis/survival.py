@@ -124,7 +124,7 @@ def _logrank_sums(
     treated: np.ndarray,
     include: np.ndarray,
     strata: np.ndarray | None,
-) -> TestResult:
+) -> tuple[np.ndarray, np.ndarray]:
     """O_t − E_t and the hypergeometric variance V, summed over event times (and strata)."""
     # only integer counts, summed over whole tie groups: the order within a group is free
     order, group_end, block_end = _sort_rows(time, include, strata, stable=False)
@@ -304,7 +304,7 @@ class _CoxData:
         return loglik, score, information
 
 
-def _solve(information: np.ndarray, score: np.ndarray) -> TestResult:
+def _solve(information: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The Newton steps I⁻¹U of a stack of fits, and which informations were invertible."""
     try:
         return np.linalg.solve(information, score[:, :, None])[:, :, 0], np.ones(len(score), bool)

@@ -64,12 +64,12 @@ def _grid(r: int, mean: float, lower: float, upper: float) -> tuple[np.ndarray, 
     if not lower < upper:
         return np.empty(0), np.empty(0)
     inside = x[(x > lower) & (x < upper)]
-    parts = []
+    parts: list[np.ndarray] = []
     if x[0] <= lower:
-        parts.append([lower])
+        parts.append(np.array([lower]))
     parts.append(inside)
     if x[-1] >= upper:
-        parts.append([upper])
+        parts.append(np.array([upper]))
     knots = np.concatenate(parts)
     if knots.size < 2:
         return np.empty(0), np.empty(0)

@@ -197,7 +197,7 @@ def days_alive_out_of_hospital(
 
 
 def _competing_event(
-    exposure: np.ndarray,
+    exposure: np.ndarray | float,
     log_h30: np.ndarray,
     hazard_ratio: np.ndarray | float,
     mean_onset_days: float,

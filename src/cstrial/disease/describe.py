@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from cstrial.disease import baseline_shift, linear_predictor, risk_by, timing_fraction
@@ -13,7 +15,7 @@ from cstrial.protocol import Protocol
 from cstrial.protocol.covariates import COVARIATES
 
 
-def describe_population(protocol: Protocol, n: int = 100_000) -> dict[str, object]:
+def describe_population(protocol: Protocol, n: int = 100_000) -> dict[str, Any]:
     """Covariate distributions, eligibility and control mortality of the enrolled population.
 
     The enrolled population is the default virtual population under the protocol's

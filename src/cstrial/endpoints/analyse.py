@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
@@ -59,6 +60,7 @@ def analyse(endpoint: Endpoint, outcome: Outcome, trial: TrialCourse, arm: int) 
     )
 
 
+_T = TypeVar("_T")
 Counts = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 Test = Callable[[Endpoint, Outcome, TrialCourse, np.ndarray, np.ndarray, Counts], TestResult]
 
@@ -69,26 +71,33 @@ TESTS: dict[str, Test] = {
         o.event, treated, design_matrix(t.patients, e.covariates), include
     ),
     "cmh": lambda e, o, t, treated, include, n: cmh_z(
-        o.event, treated, t.patients[_strata(e)], include
+        o.event, treated, t.patients[_given(e.strata)], include
     ),
-    "log-rank": lambda e, o, t, treated, include, n: logrank_z(o.time, o.event, treated, include),
+    "log-rank": lambda e, o, t, treated, include, n: logrank_z(
+        _given(o.time), o.event, treated, include
+    ),
     "stratified-log-rank": lambda e, o, t, treated, include, n: stratified_logrank_z(
-        o.time, o.event, treated, t.patients[_strata(e)], include
+        _given(o.time), o.event, treated, t.patients[_given(e.strata)], include
     ),
-    "cox": lambda e, o, t, treated, include, n: cox_treatment(o.time, o.event, treated, include),
+    "cox": lambda e, o, t, treated, include, n: cox_treatment(
+        _given(o.time), o.event, treated, include
+    ),
     "mann-whitney": lambda e, o, t, treated, include, n: mann_whitney_z(
-        o.value, treated, include, higher_is_better=True
+        _given(o.value), treated, include, higher_is_better=True
     ),
-    "win-ratio": lambda e, o, t, treated, include, n: win_ratio(o.components, treated, include),
+    "win-ratio": lambda e, o, t, treated, include, n: win_ratio(
+        _given(o.components), treated, include
+    ),
 }
 
 
-def _strata(endpoint: Endpoint) -> str:
-    assert endpoint.strata is not None  # the protocol requires it for these analyses
-    return endpoint.strata
+def _given(value: _T | None) -> _T:
+    """A field the endpoint type always fills for this analysis (the protocol pairs them)."""
+    assert value is not None
+    return value
 
 
-def design_matrix(patients: dict[str, np.ndarray], covariates: list[str]) -> np.ndarray:
+def design_matrix(patients: Mapping[str, np.ndarray], covariates: list[str]) -> np.ndarray:
     """(R, n, p) covariates for adjustment: numeric as is (IL-6, lactate, CRP on the log
     scale), booleans as 0/1, categoricals dummy-coded against their first level."""
     columns = []

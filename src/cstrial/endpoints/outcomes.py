@@ -16,6 +16,7 @@ import numpy as np
 from cstrial.design.accrual import DAYS_PER_MONTH
 from cstrial.disease.course import Course, days_alive_out_of_hospital
 from cstrial.disease.model import death_days, died_by
+from cstrial.protocol.models import Endpoint
 
 
 class TrialCourse:
@@ -55,6 +56,7 @@ class TrialCourse:
     def death_day(self) -> np.ndarray:
         """Day of death of each patient (inf: alive at the model horizon)."""
         if self._death_day is None:
+            assert self._death_fraction is not None  # one of the two is always given
             self._death_day = death_days(self._death_fraction)
         return self._death_day
 
@@ -64,6 +66,7 @@ class TrialCourse:
             if self._death_day is not None:
                 self._died[days] = self._death_day <= days
             else:
+                assert self._death_fraction is not None
                 self._died[days] = died_by(self._death_fraction, days)
         return self._died[days]
 
@@ -76,7 +79,9 @@ class TrialCourse:
         return TrialCourse(
             arms=self.arms[rows],
             death_day=None if self._death_day is None else self._death_day[rows],
-            death_fraction=None if self._death_day is not None else self._death_fraction[rows],
+            death_fraction=None
+            if self._death_day is not None or self._death_fraction is None
+            else self._death_fraction[rows],
             dropout_day=self.dropout_day[rows],
             enrolment_months=self.enrolment_months,
             patients=_Rows(self.patients, rows),
@@ -115,13 +120,13 @@ class Outcome:
     components: tuple[tuple[np.ndarray, bool, float], ...] | None = None  # hierarchical
 
 
-def outcome_at(endpoint: object, trial: TrialCourse, months: np.ndarray) -> Outcome:
+def outcome_at(endpoint: Endpoint, trial: TrialCourse, months: np.ndarray) -> Outcome:
     """`endpoint`'s data at calendar month `months` (shape (R,)) of each replicate."""
-    horizon = float(endpoint.horizon_days)  # type: ignore[attr-defined]
+    horizon = float(endpoint.horizon_days)
     follow_up = (months[:, None] - trial.enrolment_months[None, :]) * DAYS_PER_MONTH
     enrolled = follow_up >= 0
     death, dropout = trial.death_day, trial.dropout_day
-    kind = endpoint.type  # type: ignore[attr-defined]
+    kind = endpoint.type
     if kind == "time-to-event":
         end = np.minimum(np.minimum(follow_up, horizon), dropout)
         event = enrolled & (death <= end)
@@ -140,8 +145,7 @@ def outcome_at(endpoint: object, trial: TrialCourse, months: np.ndarray) -> Outc
     if kind == "days-alive-out-of-hospital":
         return Outcome(include=include, event=died, value=daoh)
     components = tuple(
-        _component(name, death, course, daoh, horizon)
-        for name in endpoint.components  # type: ignore[attr-defined]
+        _component(name, death, course, daoh, horizon) for name in endpoint.components
     )
     return Outcome(include=include, event=died, components=components)
 

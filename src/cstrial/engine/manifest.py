@@ -29,7 +29,7 @@ def run_manifest(
     wall_time: float,
     out: Path,
     *,
-    scenario: str | None = None,
+    scenario: str | list[str] | None = None,
     backend: str = "loky",
     resumed: bool = False,
 ) -> dict:

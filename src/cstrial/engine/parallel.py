@@ -8,7 +8,7 @@ workers never change an output.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import joblib
@@ -63,7 +63,7 @@ def execute(
     jobs: int | None = None,
     backend: str = "loky",
     scheduler: Any = None,
-) -> Iterator[ChunkResult]:
+) -> Generator[ChunkResult, None, None]:
     """The chunks' results, in task order, as they finish.
 
     joblib's generator hands each result over as soon as it and those before it

@@ -20,7 +20,7 @@ import contextlib
 import os
 import time
 import warnings
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -124,9 +124,8 @@ def run(
     summary = SummaryAccumulator(plans, n_looks)
     try:
         # closing(): a failure here (a full disk) stops the workers at once
-        with contextlib.closing(
-            execute(pending, n_looks, save_patients, jobs, backend, scheduler)
-        ) as fresh:
+        fresh = execute(pending, n_looks, save_patients, jobs, backend, scheduler)
+        with contextlib.closing(fresh):
             stored = _stored(fresh, store, progress, done, len(tasks))
             for task, result in _in_order(tasks, pending, store, stored):
                 trials.write(result.trials)
@@ -201,7 +200,7 @@ def _recorded(scenario: str | Collection[str] | None) -> str | list[str] | None:
 
 
 def _stored(
-    results: Iterator[ChunkResult],
+    results: Iterable[ChunkResult],
     store: ChunkStore,
     progress: Progress | None,
     done: int,

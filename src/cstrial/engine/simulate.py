@@ -96,7 +96,7 @@ def simulate_trials(
     h30_by_arm, target_by_arm = h30[by_arm], (exposure / h30)[by_arm]
     il6_by_arm = il6[by_arm]
     fraction = np.empty(size)
-    hazard_ratio_30d = np.ones(size) if plan.needs_course else None
+    hazard_ratio_30d = np.ones(size)  # of each patient's 30-day cumulative hazard, arm : control
     courses = {}
     for j, effect in enumerate(plan.effects):
         arm = slice(ends[j - 1] if j else 0, ends[j])
@@ -114,21 +114,21 @@ def simulate_trials(
     # harms draw last, and only for arms that have them: other streams stay as they were
     infection_day = None
     for j, effect in enumerate(plan.effects):
-        ratio = getattr(effect, "infection_hazard_ratio", 1.0)
-        if ratio > 1.0:
-            in_arm, course = courses[j]
+        infection_ratio = float(getattr(effect, "infection_hazard_ratio", 1.0))
+        if infection_ratio > 1.0:
+            in_arm, arm_course = courses[j]
             infection_day = np.full(size, np.inf) if infection_day is None else infection_day
-            drawn = excess_infection_day(rng, in_arm.size, ratio)
-            infection_day[in_arm] = drawn
+            infected = excess_infection_day(rng, in_arm.size, infection_ratio)
+            infection_day[in_arm] = infected
             death_day = death_days(fraction) if death_day is None else death_day
             death_day[in_arm] = death_day_with_infection(
-                course, exposure[in_arm], death_day[in_arm], drawn, MODEL_HORIZON_DAYS
+                arm_course, exposure[in_arm], death_day[in_arm], infected, MODEL_HORIZON_DAYS
             )
-    course = None
+    disease_course = None
     if plan.needs_course:
         death_day = death_days(fraction) if death_day is None else death_day
         drawn = simulate_course(rng, patients, death_day, hazard_ratio_30d, death_eta=eta)
-        course = drawn.reshaped((replicates, n))
+        disease_course = drawn.reshaped((replicates, n))
     return TrialCourse(
         arms=arms.reshape(replicates, n),
         death_day=None if death_day is None else death_day.reshape(replicates, n),
@@ -138,7 +138,7 @@ def simulate_trials(
         patients=patients.reshaped((replicates, n))
         if isinstance(patients, PoolView)
         else {k: v.reshape(replicates, n) for k, v in patients.items()},
-        course=course,
+        course=disease_course,
         excess_infection_day=None
         if infection_day is None
         else infection_day.reshape(replicates, n),
@@ -219,8 +219,8 @@ def _simulate_chunk(
     tallies = [m.tally(n_looks_out, tuple(a)) for m, a in zip(merged, arms, strict=True)]
     # one Arrow chunk per column: ~10x faster to send to the main process, and to write
     trials = pa.concat_tables(tables).combine_chunks()
-    patients = pa.concat_tables(saved).combine_chunks() if saved else None
-    return ChunkResult(plan.index, chunk, trials, tallies, patients)
+    saved_patients = pa.concat_tables(saved).combine_chunks() if saved else None
+    return ChunkResult(plan.index, chunk, trials, tallies, saved_patients)
 
 
 def _binary_prefixes(plan: ScenarioPlan) -> tuple[int, ...] | None:
@@ -229,11 +229,11 @@ def _binary_prefixes(plan: ScenarioPlan) -> tuple[int, ...] | None:
     Only for a two-proportion test at fixed calendar looks (`cstrial.endpoints.prefix`).
     """
     primary = plan.primary
-    if primary.type != "binary" or primary.analysis != "two-proportion":  # type: ignore[attr-defined]
+    if primary.type != "binary" or primary.analysis != "two-proportion":
         return None
     if plan.planned_events is not None:
         return None
-    horizon = float(primary.horizon_days)  # type: ignore[attr-defined]
+    horizon = float(primary.horizon_days)
     return followed_prefixes(plan.enrolment_months, np.asarray(plan.look_months), horizon)
 
 
@@ -246,7 +246,7 @@ def _primary_analyses(
     """The primary analysis of an arm against control at each look, by arm index."""
     primary = plan.primary
     if prefixes is not None:
-        horizon = float(primary.horizon_days)  # type: ignore[attr-defined]
+        horizon = float(primary.horizon_days)
         return lambda arm: two_proportion_by_look(trial, horizon, arm, prefixes)
     # what each look sees: the same for every comparison of the trial
     outcomes = [outcome_at(primary, trial, months) for months in look_months.T]

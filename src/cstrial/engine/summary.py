@@ -40,8 +40,8 @@ class ComparisonTally:
 
     n_looks: int
     n: int = 0
-    reject: np.ndarray = field(default=None)  # type: ignore[assignment]  # efficacy stops per look
-    futility: np.ndarray = field(default=None)  # type: ignore[assignment]  # futility stops per look
+    reject: np.ndarray = field(default=None)  # type: ignore[arg-type]  # efficacy stops per look
+    futility: np.ndarray = field(default=None)  # type: ignore[arg-type]  # futility stops per look
     sum_n: float = 0.0
     sum_duration: float = 0.0
     sum_estimate: float = 0.0

@@ -94,7 +94,7 @@ def check_eligibility(eligible_fraction: float, scenario: str | None = None) -> 
 def _meets(values: np.ndarray, name: str, criterion: Criterion) -> np.ndarray:
     covariate = COVARIATES[name]
     if covariate.kind == "numeric":
-        low, high = criterion  # type: ignore[misc]
+        low, high = criterion
         mask = np.ones(values.shape, dtype=bool)
         if low is not None:
             mask &= values >= low
@@ -104,10 +104,10 @@ def _meets(values: np.ndarray, name: str, criterion: Criterion) -> np.ndarray:
     # categorical codes and booleans index a small lookup table of allowed values
     if covariate.kind == "boolean":
         allowed = np.zeros(2, dtype=bool)
-        allowed[[int(bool(v)) for v in criterion]] = True  # type: ignore[union-attr]
+        allowed[[int(bool(v)) for v in criterion]] = True
         return allowed[values.astype(np.int8)]
     allowed = np.zeros(len(covariate.levels), dtype=bool)
-    allowed[[covariate.levels.index(str(v)) for v in criterion]] = True  # type: ignore[union-attr]
+    allowed[[covariate.levels.index(str(v)) for v in criterion]] = True
     return allowed[values]
 
 

@@ -77,3 +77,12 @@ def _plain(criteria: dict) -> dict:
 def _bound(criterion: object, side: str) -> float | None:
     value = criterion.get(side) if isinstance(criterion, dict) else getattr(criterion, side)
     return None if value is None else float(value)
+
+
+def eligibility(population: Population) -> dict[str, float]:
+    """The eligible fraction of a protocol's population and the patients screened per enrolled."""
+    fraction = reference_fraction(criteria_of(population))
+    return {
+        "eligible_fraction": fraction,
+        "screened_per_enrolled": 1.0 / fraction if fraction else float("inf"),
+    }

@@ -9,7 +9,7 @@ codes into `COVARIATES[name].levels`; booleans are bool; the rest float64.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 
 import numpy as np
@@ -18,7 +18,7 @@ from scipy.special import ndtr, ndtri, owens_t
 from cstrial.parameters import ParameterTable
 from cstrial.population.parameters import LATENT, POPULATION, latent_correlation
 
-Patients = dict[str, np.ndarray]
+Patients = Mapping[str, np.ndarray]
 
 # CKD-EPI 2021 race-free creatinine equation (Inker LA et al., NEJM 2021;385:1737).
 _CKD_EPI = {
@@ -137,7 +137,7 @@ class _Stages:
         return values if mask is None else tuple(v[mask] for v in values)
 
     def survivors(self) -> tuple[Patients, np.ndarray]:
-        out: Patients = {}
+        out: dict[str, np.ndarray] = {}
         position: np.ndarray | None = None  # survivors' rows in the current stage's arrays
         for drawn, mask in zip(reversed(self._drawn), reversed(self._masks), strict=True):
             if mask is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, TypeGuard, get_args
 
 from pydantic import BeforeValidator
 
@@ -20,7 +20,8 @@ from cstrial.protocol.covariates import COVARIATE_NAMES, COVARIATES
 from cstrial.protocol.messages import bounds_phrase, found, listing, unknown_name
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[int | float]:
+    """A YAML number (an int or a float, but not a boolean)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 

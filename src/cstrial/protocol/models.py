@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from cstrial.errors import UsageError
 from cstrial.protocol.base import Found, Loc, Schema, problem, problems
 from cstrial.protocol.covariates import COVARIATES
 from cstrial.protocol.criteria import Criteria
@@ -208,7 +210,7 @@ class Endpoints(Schema):
 
     @classmethod
     def cross_check(cls, data: dict[Any, Any]) -> Found:
-        named = [(("primary",), data.get("primary"))]
+        named: list[tuple[Loc, Any]] = [(("primary",), data.get("primary"))]
         secondary = data.get("secondary")
         if isinstance(secondary, list):
             named += [(("secondary", i), item) for i, item in enumerate(secondary)]
@@ -456,7 +458,9 @@ class Protocol(Schema):
         """The protocol file, or None when built from a mapping."""
         return self._source_path
 
-    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Protocol:
+    def model_copy(
+        self, *, update: Mapping[str, Any] | None = None, deep: bool = False
+    ) -> Protocol:
         """A copy; with `update`, scenarios then apply to the updated protocol, not the file."""
         copied = super().model_copy(update=update, deep=deep)
         if update:
@@ -474,7 +478,9 @@ class Protocol(Schema):
         for arm in self.arms:
             if arm.name == name:
                 return arm
-        raise KeyError(f"no arm named {name!r}; arms: {', '.join(a.name for a in self.arms)}")
+        raise UsageError(
+            "arm", f"{name!r} is not an arm; arms: {', '.join(a.name for a in self.arms)}"
+        )
 
     @property
     def control_arm(self) -> Arm:
@@ -508,7 +514,7 @@ def _arm_problems(arms: list[Any]) -> Found:
     return [(("arms",), f"needs exactly one arm with control: true, found {which}")]
 
 
-def _duplicate_names(items: list[tuple[Loc, Any]], what: str) -> Found:
+def _duplicate_names(items: Sequence[tuple[Loc, Any]], what: str) -> Found:
     """Each name used once, so results and scenario paths can name the item."""
     first: dict[str, str] = {}
     found: Found = []

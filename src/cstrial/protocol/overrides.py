@@ -134,7 +134,7 @@ def _index(items: list[Any], segment: str, item: Any, here: str) -> int:
 
 def _child(node: Any, key: str | int, shape: Any) -> Any:
     """What `key` holds, creating an empty mapping (or list) where nothing is yet."""
-    child = node[key] if isinstance(node, list) else node.get(key)
+    child = node[int(key)] if isinstance(node, list) else node.get(key)
     if child is None:
         members = _members(shape)
         if any(_is_model(m) or get_origin(m) is dict for m in members):

@@ -29,6 +29,7 @@ from cstrial.disease.model import (
     timing_fraction,
 )
 from cstrial.parameters import Parameter, ParameterTable
+from cstrial.protocol.effects import Effect, HazardRatio, Il6Mediated, OddsRatio, Pkpd, RiskRatio
 from cstrial.treatment.pkpd import BlockadeProfile, anakinra_profile, tocilizumab_profile
 
 TREATMENT = ParameterTable(
@@ -105,6 +106,7 @@ class HazardCourse:
                 else np.where(reaching & np.isinf(y), value, y)
             )
             reached = reached + step
+        assert y is not None  # the loop runs at least once: a course has one piece or more
         return y
 
     def cumulative_hazard_at(self, days: np.ndarray) -> np.ndarray:
@@ -118,7 +120,7 @@ class HazardCourse:
 
     def subset(self, index: np.ndarray) -> HazardCourse:
         """The same course for the patients at `index`."""
-        load = self.load[index] if np.ndim(self.load) else self.load
+        load = np.asarray(self.load)[index] if np.ndim(self.load) else self.load
         return HazardCourse(self.h30[index], self.edges, self.slopes, load)
 
     def _multiplier(self, k: int) -> np.ndarray | float:
@@ -128,29 +130,28 @@ class HazardCourse:
 
 
 def hazard_course(
-    effect: object | None,
+    effect: Effect | None,
     h30: np.ndarray,
     il6_pg_ml: np.ndarray,
     horizon_days: float,
-    blockade_profile: object | None = None,
+    blockade_profile: BlockadeProfile | None = None,
 ) -> HazardCourse:
     """The hazard course of patients with control 30-day cumulative hazard `h30` under `effect`.
 
-    `effect` is a protocol effect (attribute `model` and its parameters) or None
+    `effect` is a protocol effect (`cstrial.protocol.effects`) or None
     for control care / a null effect. `blockade_profile` (edges_days, blockade) is
     the regimen's time course for `pkpd` effects.
     """
     everything = np.array([0.0, MODEL_HORIZON_DAYS])
     if effect is None:
         return HazardCourse(h30, everything, np.zeros(1))
-    model = effect.model  # type: ignore[attr-defined]
-    if model == "hazard-ratio":
-        return HazardCourse(h30, everything, np.array([np.log(effect.value)]))  # type: ignore[attr-defined]
-    if model in ("risk-ratio", "odds-ratio"):
+    if isinstance(effect, HazardRatio):
+        return HazardCourse(h30, everything, np.array([np.log(effect.value)]))
+    if isinstance(effect, RiskRatio | OddsRatio):
         h_control = h30 * timing_fraction(horizon_days)
         p_control = risk_by(h_control)
-        value = effect.value  # type: ignore[attr-defined]
-        if model == "risk-ratio":
+        value = effect.value
+        if isinstance(effect, RiskRatio):
             p_arm = np.minimum(value * p_control, _MAX_RISK)
         else:
             # odds OR * p/(1-p), written so that p = 1 (a certain death) stays finite
@@ -158,24 +159,22 @@ def hazard_course(
         multiplier = -np.log1p(-p_arm) / h_control
         return HazardCourse(h30, everything, np.ones(1), np.log(multiplier))
     excess = il6_excess(il6_pg_ml)
-    if model == "il6-mediated":
-        delay = min(effect.delay_hours / 24.0, MODEL_HORIZON_DAYS)  # type: ignore[attr-defined]
+    if isinstance(effect, Il6Mediated):
+        delay = min(effect.delay_hours / 24.0, MODEL_HORIZON_DAYS)
         edges = np.array([0.0, delay, MODEL_HORIZON_DAYS])
-        return HazardCourse(h30, edges, np.array([0.0, -effect.blockade]), excess)  # type: ignore[attr-defined]
-    if model == "pkpd":
-        profile = blockade_profile if blockade_profile is not None else regimen_profile(effect)
-        edges = np.asarray(profile.edges_days, dtype=float)  # type: ignore[union-attr]
-        occupancy = np.asarray(profile.blockade, dtype=float)  # type: ignore[union-attr]
-        return HazardCourse(h30, edges, -effect.blockade * occupancy, excess)  # type: ignore[attr-defined]
-    raise ValueError(f"unknown effect model {model!r}")
+        return HazardCourse(h30, edges, np.array([0.0, -effect.blockade]), excess)
+    profile = blockade_profile if blockade_profile is not None else regimen_profile(effect)
+    edges = np.asarray(profile.edges_days, dtype=float)
+    occupancy = np.asarray(profile.blockade, dtype=float)
+    return HazardCourse(h30, edges, -effect.blockade * occupancy, excess)
 
 
-def regimen_profile(effect: object) -> BlockadeProfile:
+def regimen_profile(effect: Pkpd) -> BlockadeProfile:
     """The IL-6 signalling blockade over time of a `pkpd` effect's dosing regimen (cached)."""
     e = effect
-    if e.drug == "tocilizumab":  # type: ignore[attr-defined]
-        return _tocilizumab(e.dose_mg_per_kg, e.delay_hours, e.doses, e.dose_interval_hours)  # type: ignore[attr-defined]
-    return _anakinra(e.dose_mg, e.doses_per_day, e.days, e.delay_hours)  # type: ignore[attr-defined]
+    if e.drug == "tocilizumab":
+        return _tocilizumab(e.dose_mg_per_kg, e.delay_hours, e.doses, e.dose_interval_hours)
+    return _anakinra(e.dose_mg, e.doses_per_day, e.days, e.delay_hours)
 
 
 @lru_cache(maxsize=32)
@@ -202,5 +201,5 @@ def _anakinra(dose: float | None, per_day: int, days: int, delay: float) -> Bloc
 
 def il6_excess(il6_pg_ml: np.ndarray) -> np.ndarray:
     """Each patient's IL-6-attributable excess log hazard (0 at or below the floor)."""
-    floor = il6_log_hazard(np.float64(TREATMENT["il6_blockade_floor"]))
+    floor = il6_log_hazard(np.asarray(TREATMENT["il6_blockade_floor"], dtype=float))
     return np.maximum(il6_log_hazard(il6_pg_ml) - floor, 0.0)
