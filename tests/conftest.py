@@ -1,4 +1,4 @@
-"""Shared helpers: protocols written on the fly, and the shipped protocol files."""
+"""Shared fixtures: protocols written on the fly (paths and checks are in helpers.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
-
-ROOT = Path(__file__).parents[1]
-ASSETS = ROOT / "tests" / "assets"
-PROTOCOLS = sorted((ROOT / "protocols").glob("*.yaml"))
+from helpers import ASSETS
 
 
 @pytest.fixture

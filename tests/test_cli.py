@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import ASSETS
 from typer.testing import CliRunner
 
 from cstrial.cli import app
 
-ASSETS = Path(__file__).parent / "assets"
 BAD = sorted((ASSETS / "bad").glob("*.yaml"))
 runner = CliRunner()
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import ASSETS, SMALL
 from typer.testing import CliRunner
 
 from cstrial.cli import app
@@ -16,8 +17,6 @@ from cstrial.engine import run
 from cstrial.errors import CstrialError
 from cstrial.sample_size import analytic_sample_size
 
-ASSETS = Path(__file__).parent / "assets"
-SMALL = ASSETS / "small.yaml"
 runner = CliRunner()
 
 

@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from helpers import assert_within_se
 from scipy.stats import binom
 from typer.testing import CliRunner
 
@@ -230,17 +231,6 @@ def exact_binomial_crossing(r: Run) -> tuple[np.ndarray, np.ndarray]:
     return upper, lower
 
 
-def assert_within_4_se(simulated: np.ndarray, reference: np.ndarray, n_sims: int, what: str):
-    """|simulated - reference| < 4 binomial Monte Carlo SEs at the reference value."""
-    simulated, reference = np.atleast_1d(simulated), np.atleast_1d(reference)
-    se = np.sqrt(reference * (1 - reference) / n_sims)
-    deviation = np.abs(simulated - reference)
-    assert np.all(deviation < 4 * se), (
-        f"{what}: simulated {simulated.round(5).tolist()}, reference "
-        f"{reference.round(5).tolist()}, deviation in SE {(deviation / se).round(2).tolist()}"
-    )
-
-
 def check_against_theory(r: Run) -> None:
     """Power, per-look efficacy and (interim) futility stops vs both references, 4 SE."""
     reject, futility = r.simulated()
@@ -249,12 +239,15 @@ def check_against_theory(r: Run) -> None:
         ("exact binomial", exact_binomial_crossing(r)),
     ]
     for name, (upper, lower) in references:
-        assert_within_4_se(reject.sum(), upper.sum(), r.n_sims, f"power vs {name}")
-        assert_within_4_se(reject, upper, r.n_sims, f"efficacy stop per look vs {name}")
+        assert_within_se(reject.sum(), upper.sum(), r.n_sims, what=f"power vs {name}")
+        assert_within_se(reject, upper, r.n_sims, what=f"efficacy stop per look vs {name}")
         if r.futility_z is not None:
             interim = slice(0, r.k - 1)
-            assert_within_4_se(
-                futility[interim], lower[interim], r.n_sims, f"futility stop per look vs {name}"
+            assert_within_se(
+                futility[interim],
+                lower[interim],
+                r.n_sims,
+                what=f"futility stop per look vs {name}",
             )
     # the final look decides efficacy or "none", never futility
     assert futility[-1] == 0.0
@@ -274,11 +267,11 @@ def check_null(r: Run) -> None:
     alpha_spent, _ = crossing_probabilities(r.efficacy_z, None, r.information, 0.0)
     assert alpha_spent.sum() == pytest.approx(ALPHA, abs=1e-9)
     reject, _ = r.simulated()
-    assert_within_4_se(r.summary["power"], ALPHA, r.n_sims, "type I error vs alpha")
-    assert_within_4_se(reject, alpha_spent, r.n_sims, "rejection per look vs alpha spent")
+    assert_within_se(r.summary["power"], ALPHA, r.n_sims, what="type I error vs alpha")
+    assert_within_se(reject, alpha_spent, r.n_sims, what="rejection per look vs alpha spent")
     upper, _ = exact_binomial_crossing(r)
-    assert_within_4_se(r.summary["power"], upper.sum(), r.n_sims, "type I error vs exact")
-    assert_within_4_se(reject, upper, r.n_sims, "rejection per look vs exact")
+    assert_within_se(r.summary["power"], upper.sum(), r.n_sims, what="type I error vs exact")
+    assert_within_se(reject, upper, r.n_sims, what="rejection per look vs exact")
 
 
 # ----------------------------------------------------------------- fast runs, shared

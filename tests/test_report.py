@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import PROTOCOLS, SMALL
 from typer.testing import CliRunner
 
 from cstrial.cli import app
@@ -18,8 +19,6 @@ from cstrial.report.html import FIGURE_NAMES
 from cstrial.sample_size import simulated_sample_size
 
 ROOT = Path(__file__).parents[1]
-PROTOCOLS = sorted((ROOT / "protocols").glob("*.yaml"))
-SMALL = ROOT / "tests" / "assets" / "small.yaml"
 PNG = b"\x89PNG\r\n\x1a\n"
 runner = CliRunner()
 

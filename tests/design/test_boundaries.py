@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from statistics import NormalDist
 
 import numpy as np
@@ -533,23 +532,6 @@ def test_to_dict_has_the_documented_json_shape():
     assert out["nominal_p"][0] == pytest.approx(1 - NormalDist().cdf(out["efficacy_z"][0]))
     no_futility = group_sequential_boundaries([0.5, 1.0], 0.025).to_dict()
     assert no_futility["futility_z"] is None
-
-
-def test_a_five_look_beta_spending_design_takes_well_under_a_second():
-    for binding in (False, True):
-        start = time.perf_counter()
-        group_sequential_boundaries(
-            [0.2, 0.4, 0.6, 0.8, 1],
-            0.025,
-            futility="hwang-shih-decani",
-            futility_parameter=-2.0,
-            binding=binding,
-            beta=0.1,
-        )
-        assert time.perf_counter() - start < 0.5
-
-
-# ----------------------------------------------------------------- bounds at observed looks
 
 
 def test_bounds_at_the_planned_fractions_are_the_planned_bounds():

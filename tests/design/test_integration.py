@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from statistics import NormalDist
 
 import numpy as np
@@ -123,15 +122,6 @@ def test_crossing_probabilities_agree_with_scipy_multivariate_normal(design, mvn
     ref_upper, ref_lower = mvn(b, a, info, drift)
     np.testing.assert_allclose(upper, ref_upper, atol=1e-6)
     np.testing.assert_allclose(lower, ref_lower, atol=1e-6)
-
-
-def test_a_five_look_design_is_fast():
-    b, a = [4.0, 3.3, 2.7, 2.3, 2.0], [-1.0, 0.0, 0.7, 1.4, 2.0]
-    crossing_probabilities(b, a, [1, 2, 3, 4, 5], 3.0)  # warm-up
-    start = time.perf_counter()
-    for _ in range(20):
-        crossing_probabilities(b, a, [1, 2, 3, 4, 5], 3.0)
-    assert (time.perf_counter() - start) / 20 < 0.02
 
 
 @pytest.mark.parametrize(

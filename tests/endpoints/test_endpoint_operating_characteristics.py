@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from helpers import assert_within_se
 from scipy.stats import norm
 
 from cstrial.engine import run
@@ -93,18 +94,13 @@ def _protocol(tmp_path, primary, hazard_ratio=1.0, name="p", **design):
     return path
 
 
-def _within_4se(observed, expected, n):
-    se = np.sqrt(expected * (1 - expected) / n)
-    assert abs(observed - expected) < 4 * se, (observed, expected, se)
-
-
 @pytest.mark.parametrize("analysis", list(ENDPOINTS))
 def test_type_one_error_is_alpha_under_the_null(tmp_path, analysis):
     n_sims = 2000
     result = run(
         _protocol(tmp_path, ENDPOINTS[analysis]), n_sims=n_sims, jobs=2, out=tmp_path / "run"
     )
-    _within_4se(result.summary["power"].iloc[0], ALPHA, n_sims)
+    assert_within_se(result.summary["power"].iloc[0], ALPHA, n_sims)
 
 
 @pytest.mark.slow
@@ -113,7 +109,7 @@ def test_type_one_error_is_alpha_under_the_null_20000(tmp_path, analysis):
     n_sims = 20_000
     protocol = _protocol(tmp_path, ENDPOINTS[analysis], sample_size=200)
     result = run(protocol, n_sims=n_sims, jobs=2, out=tmp_path / "run")
-    _within_4se(result.summary["power"].iloc[0], ALPHA, n_sims)
+    assert_within_se(result.summary["power"].iloc[0], ALPHA, n_sims)
 
 
 def test_log_rank_power_agrees_with_schoenfeld(tmp_path):
@@ -126,7 +122,7 @@ def test_log_rank_power_agrees_with_schoenfeld(tmp_path):
     events = (trials["events_control"] + trials["events_treatment"]).mean()
     log_hr = np.log(trials["estimate"]).mean()
     schoenfeld = norm.cdf(np.sqrt(events / 4) * abs(log_hr) - norm.ppf(1 - ALPHA))
-    _within_4se(result.summary["power"].iloc[0], schoenfeld, n_sims)
+    assert_within_se(result.summary["power"].iloc[0], schoenfeld, n_sims)
 
 
 def test_covariate_adjustment_gains_power_on_the_same_trials(tmp_path):

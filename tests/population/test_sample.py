@@ -6,6 +6,7 @@ proportion (or a stated band for medians).
 
 import numpy as np
 import pytest
+from helpers import assert_within_se
 from scipy.special import ndtr
 
 from cstrial.population import sample_population
@@ -17,11 +18,6 @@ N = 400_000
 @pytest.fixture(scope="module")
 def patients():
     return sample_population(np.random.default_rng(2026), N)
-
-
-def _within_4se(observed: float, target: float, n: int) -> None:
-    se = np.sqrt(target * (1 - target) / n)
-    assert abs(observed - target) <= 4 * se, (observed, target, se)
 
 
 # (covariate, code or True, target share, source)
@@ -36,15 +32,15 @@ SHARES = [
 
 @pytest.mark.parametrize(("covariate", "code", "target", "source"), SHARES)
 def test_category_shares_match_published_mix(patients, covariate, code, target, source):
-    _within_4se(np.mean(patients[covariate] == code), target, N)
+    assert_within_se(np.mean(patients[covariate] == code), target, N)
 
 
 def test_arrest_is_more_frequent_in_ami_than_in_hf(patients):
     # HF-CS 15.9% vs AMI-CS 35.2% (PMID 35510546); default AMI 0.40, HF 0.15
     ami = patients["etiology"] == 0
     hf = patients["etiology"] == 1
-    _within_4se(patients["cardiac_arrest"][ami].mean(), 0.40, ami.sum())
-    _within_4se(patients["cardiac_arrest"][hf].mean(), 0.15, hf.sum())
+    assert_within_se(patients["cardiac_arrest"][ami].mean(), 0.40, ami.sum())
+    assert_within_se(patients["cardiac_arrest"][hf].mean(), 0.15, hf.sum())
 
 
 def test_biomarker_medians_match_cohorts(patients):

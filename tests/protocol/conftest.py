@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from helpers import ASSETS
 
 from cstrial.errors import ProtocolError, ProtocolProblem
 from cstrial.protocol import parse_protocol
 
-ASSETS = Path(__file__).parents[1] / "assets"
 VALID = ASSETS / "valid.yaml"
 _VALID_DATA = yaml.safe_load(VALID.read_text(encoding="utf-8"))
 
