@@ -125,16 +125,12 @@ def _interactive() -> bool:
     return sys.stderr.isatty() and os.environ.get("CI", "").lower() not in ("1", "true")
 
 
-def _signed(value: float) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:+.4f}"
+def _signed(value: float | None) -> str:
+    return "-" if _missing(value) else f"{value:+.4f}"
 
 
-def _number(value: float, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.{digits}f}"
+def _number(value: float | None, digits: int = 3) -> str:
+    return "-" if _missing(value) else f"{value:.{digits}f}"
 
 
 @app.command()
@@ -232,23 +228,10 @@ def _print_summary(result) -> None:
             ),
         )
     out_console.print(table)
-    looks = [c for c in summary.columns if c.startswith("reject_look_")]
-    if len(looks) > 1:
-        stops = Table(title="Stopping probabilities per look")
-        stops.add_column("scenario")
-        stops.add_column("comparison")
-        for k in range(1, len(looks) + 1):
-            stops.add_column(f"efficacy {k}", justify="right")
-        for k in range(1, len(looks) + 1):
-            stops.add_column(f"futility {k}", justify="right")
-        for _, row in summary.iterrows():
-            stops.add_row(
-                row["scenario"],
-                row["comparison"],
-                *[_number(row[f"reject_look_{k}"]) for k in range(1, len(looks) + 1)],
-                *[_number(row[f"futility_look_{k}"]) for k in range(1, len(looks) + 1)],
-            )
-        out_console.print(stops)
+    looks = sum(1 for c in summary.columns if c.startswith("reject_look_"))
+    if looks > 1:
+        records = summary.to_dict(orient="records")
+        out_console.print(_stopping_table(records, ("scenario", "comparison"), looks))
     out_console.print(
         "power = share of trials rejecting H0 (one-sided); control/treatment = deaths by the horizon;\n"
         "estimate (mean over trials) and true effect on the analysis's scale: risk difference\n"
@@ -641,23 +624,9 @@ def compare(
         )
     out_console.print(table)
     if result.n_looks > 1:
-        looks = result.n_looks
-        stops = Table(title="Stopping probabilities per look")
-        for column in ("design", "scenario", "comparison"):
-            stops.add_column(column)
-        for k in range(1, looks + 1):
-            stops.add_column(f"efficacy {k}", justify="right")
-        for k in range(1, looks + 1):
-            stops.add_column(f"futility {k}", justify="right")
-        for row in frame.to_dict(orient="records"):
-            stops.add_row(
-                row["design"],
-                row["scenario"],
-                row["comparison"],
-                *[_number(row.get(f"reject_look_{k}")) for k in range(1, looks + 1)],
-                *[_number(row.get(f"futility_look_{k}")) for k in range(1, looks + 1)],
-            )
-        out_console.print(stops)
+        records = frame.to_dict(orient="records")
+        keys = ("design", "scenario", "comparison")
+        out_console.print(_stopping_table(records, keys, result.n_looks))
     out_console.print(
         "type I error = power of the design's null scenario (null-effect, or true effect 0); "
         "analytic N = closed-form total for the target power at the scenario's true risks.\n"
@@ -699,8 +668,25 @@ def report(
     )
 
 
-def _missing(value) -> bool:
+def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _stopping_table(records: list[dict[str, Any]], keys: tuple[str, ...], looks: int) -> Table:
+    """Efficacy and futility stopping probabilities per look, one row per record."""
+    stops = Table(title="Stopping probabilities per look")
+    for column in keys:
+        stops.add_column(column)
+    for kind in ("efficacy", "futility"):
+        for k in range(1, looks + 1):
+            stops.add_column(f"{kind} {k}", justify="right")
+    for row in records:
+        stops.add_row(
+            *[str(row[key]) for key in keys],
+            *[_number(row.get(f"reject_look_{k}")) for k in range(1, looks + 1)],
+            *[_number(row.get(f"futility_look_{k}")) for k in range(1, looks + 1)],
+        )
+    return stops
 
 
 @contextlib.contextmanager
