@@ -287,3 +287,24 @@ def test_a_chunk_runs_on_one_blas_thread_and_restores_the_callers(
     run(write_protocol({"scenarios": []}), n_sims=20, jobs=1, out=tmp_path / "run")
     assert seen and all(threads == {1} for threads in seen)
     assert ThreadpoolController().info() == before
+
+
+def test_failed_fits_are_counted_and_named_in_a_convergence_warning(write_protocol, tmp_path):
+    """Tiny adjusted trials separate often: each scenario says how many fits failed."""
+    from cstrial.errors import ConvergenceWarning
+
+    protocol = write_protocol(
+        {
+            "endpoints.primary": {
+                "name": "death_30d",
+                "type": "binary",
+                "horizon_days": 30,
+                "analysis": "logistic-adjusted",
+                "covariates": ["scai_stage", "lactate_mmol_l", "age", "il6_pg_ml"],
+            },
+            "design.sample_size": 24,
+            "scenarios": [],
+        }
+    )
+    with pytest.warns(ConvergenceWarning, match=r"analyses of active vs control in scenario base"):
+        run(protocol, n_sims=200, jobs=1, out=tmp_path / "run")
