@@ -61,6 +61,9 @@ MAX_HYPOTHESES = 6
 _MVN_SEED = 20120914
 # Secant steps stop below this change in z: the QMC error moves a bound by ~2e-5.
 _XTOL = 1e-5
+# rpact's C_QNORM_MAXIMUM = -qnorm(1e-100): the largest |Φ⁻¹(1 − p)| it combines
+_QNORM_MAXIMUM = float(-ndtri(1e-100))
+_QNORM_THRESHOLD = math.floor(_QNORM_MAXIMUM)
 
 
 # --------------------------------------------------------------------------- correlation
@@ -596,10 +599,10 @@ def _intersection_p(
         out = np.minimum(1.0, m_i * p_min)
     elif test == "sidak":
         # 1 − (1 − p)^m written with log1p/expm1: exact for p near 0
-        out = -np.expm1(m_i * np.log1p(-np.minimum(p_min, 1.0 - 1e-300)))
-        out = np.where(p_min >= 1.0, 1.0, out)
+        below = np.minimum(p_min, 0.5)
+        out = np.where(p_min < 0.5, -np.expm1(m_i * np.log1p(-below)), 1.0 - (1.0 - p_min) ** m_i)
     elif test == "simes":
-        ordered = np.sort(np.where(present, p, np.inf), axis=1)  # NaN (absent) last
+        ordered = np.sort(np.where(present, p, 2.0), axis=1)  # absent arms sort last
         j = np.arange(1, ordered.shape[1] + 1)
         scaled = np.where(j[None, :] <= m_i[:, None], m_i[:, None] * ordered / j[None, :], np.inf)
         out = np.min(scaled, axis=1)
@@ -777,8 +780,12 @@ def closed_combination_test(
         for i in range(n_i):
             stage_p[:, k, i] = _intersection_p(zk, intersections[i], test, loadings)
 
-    # Φ⁻¹(1 − p) is +inf at p = 0 and −inf at p = 1, which the comparison handles
+    # Φ⁻¹(1 − p), set to ±Φ⁻¹(1 − 1e-100) ≈ ±21.27 beyond ±21, as rpact's
+    # .getOneMinusQNorm does (C_QNORM_MAXIMUM, C_QNORM_THRESHOLD): a stage with p = 1 then pulls the combination far down instead
+    # of to −inf, and p = 0 at one stage and 1 at another cannot give inf − inf
     q = -ndtri(stage_p)
+    q = np.where(q > _QNORM_THRESHOLD, _QNORM_MAXIMUM, q)
+    q = np.where(q < -_QNORM_THRESHOLD, -_QNORM_MAXIMUM, q)
     scale = np.sqrt(np.cumsum(w**2))
     with np.errstate(invalid="ignore"):
         combination = np.cumsum(w[None, :, None] * q, axis=1) / scale[None, :, None]
