@@ -91,7 +91,9 @@ def check_graph(
             f"most 1, found {sums[i]:.6g}"
         )
     if problems:
-        raise CstrialError("the testing graph is invalid:\n" + "\n".join(f"  • {p}" for p in problems))
+        raise CstrialError(
+            "the testing graph is invalid:\n" + "\n".join(f"  • {p}" for p in problems)
+        )
     return w.copy(), g.copy()
 
 
@@ -119,9 +121,7 @@ def holm_graph(m: int) -> tuple[np.ndarray, np.ndarray]:
     return w, g
 
 
-def _update(
-    w: np.ndarray, g: np.ndarray, rows: np.ndarray, j: np.ndarray
-) -> None:
+def _update(w: np.ndarray, g: np.ndarray, rows: np.ndarray, j: np.ndarray) -> None:
     """Remove H_j from the graphs of replicates ``rows`` in place (Algorithm 1)."""
     n = rows.size
     if n == 0:
