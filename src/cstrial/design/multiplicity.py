@@ -328,7 +328,9 @@ def dunnett_group_sequential_bounds(
     randomised lattice QMC, fixed seed). Its ``abseps`` is set at each look from the
     normal density at the bound so that the QMC's error moves the bound by about 1e-5;
     ``releps`` is not used by scipy's QMC. Bounds agree with R's mvtnorm to 1e-4.
-    Cost grows with K·M: about a second for K = M = 2, tens of seconds for K·M = 12.
+    Cost grows steeply with K·M (measured on one busy core): about a second for
+    K = M = 2, 5-10 s for K·M = 6, about a minute for K = M = 3; K·M beyond ~12 takes
+    minutes. Compute a design's bounds once and reuse them.
 
     Parameters
     ----------
