@@ -131,7 +131,7 @@ def test_two_categories_is_logistic_regression_of_the_better_one():
         np.testing.assert_allclose(ordinal.se, logistic.se, rtol=1e-9)
 
 
-def test_no_evidence_is_nan_and_not_converged():
+def test_no_evidence_is_a_nan_estimate_z_0_and_not_converged():
     rng = np.random.default_rng(2)
     outcome = rng.integers(0, 5, (9, 40))
     treated = np.tile(np.arange(40) % 2 == 0, (9, 1))
@@ -151,7 +151,9 @@ def test_no_evidence_is_nan_and_not_converged():
     for field in ("log_or", "se", "z", "odds_ratio"):
         values = getattr(result, field)
         assert np.isfinite(values[result.converged]).all(), field
-        assert np.isnan(values[~result.converged]).all(), field
+    for field in ("log_or", "se", "odds_ratio"):
+        assert np.isnan(getattr(result, field)[~result.converged]).all(), field
+    assert (result.z[~result.converged] == 0).all()  # no evidence (cstrial.analysis.result)
     np.testing.assert_array_equal(result.iterations[[1, 2, 3, 4]], 0)  # not attempted
     assert result.iterations[7] == 50  # separated by the covariate: given up
     arm_only = proportional_odds(outcome, treated)

@@ -58,6 +58,7 @@ import numpy as np
 
 from cstrial.analysis._inputs import arms, patient_array
 from cstrial.analysis.logistic import _nonsingular
+from cstrial.analysis.result import TestResult, no_evidence_is_zero
 from cstrial.errors import CstrialError
 
 _MAX_ITER = 50
@@ -70,24 +71,26 @@ _BLOCK_RECORDS = 16384
 
 
 @dataclass(frozen=True)
-class ProportionalOddsResult:
+class ProportionalOddsResult(TestResult):
     """Per-replicate results, each an array of shape (R,).
 
-    log_or, se : the treatment coefficient beta (log common odds ratio of a better
-        outcome on treatment) and its SE from the observed information;
-    z : log_or / se, > 0 favouring treatment;
-    odds_ratio : exp(log_or), > 1 favouring treatment;
+    estimate : the common odds ratio exp(log_or) of a better outcome, > 1 favouring
+        treatment (as REMAP-CAP reports);
+    z : log_or / se, the Wald z, > 0 favouring treatment;
+    log_or, se : the treatment coefficient beta and its SE from the observed information;
     converged : False where the replicate has no evidence or the fit failed (see the
-        module docstring); log_or, se, z and odds_ratio are NaN there;
+        module docstring); log_or, se and the estimate are NaN and z is 0 there
+        (`cstrial.analysis.result`);
     iterations : Newton–Raphson iterations taken (0 where the replicate was not fitted).
     """
 
-    log_or: np.ndarray
-    se: np.ndarray
-    z: np.ndarray
-    odds_ratio: np.ndarray
-    converged: np.ndarray
-    iterations: np.ndarray
+    log_or: np.ndarray = None  # type: ignore[assignment]
+    se: np.ndarray = None  # type: ignore[assignment]
+    iterations: np.ndarray = None  # type: ignore[assignment]
+
+    @property
+    def odds_ratio(self) -> np.ndarray:
+        return self.estimate
 
 
 def proportional_odds(
@@ -145,11 +148,11 @@ def proportional_odds(
         converged[rows] = ok
         iterations[rows] = its
     return ProportionalOddsResult(
+        z=no_evidence_is_zero(log_or / se),
+        estimate=np.exp(log_or),
+        converged=converged,
         log_or=log_or,
         se=se,
-        z=log_or / se,
-        odds_ratio=np.exp(log_or),
-        converged=converged,
         iterations=iterations,
     )
 
