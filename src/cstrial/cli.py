@@ -236,20 +236,7 @@ def _print_summary(result) -> None:
         "power = share of trials rejecting H0 (one-sided); control/treatment = deaths by the horizon;\n"
         "estimate (mean over trials) and true effect on the analysis's scale: risk difference\n"
         "(treatment - control), hazard ratio, probabilistic index or win ratio.\n"
-        + _reuse_note(summary)
         + f"Wrote {result.out}/ in {result.manifest['wall_time_seconds']:.1f} s."
-    )
-
-
-def _reuse_note(summary) -> str:
-    """With simulation.patient_reuse, say so and how much wider the SE is for it."""
-    reuse = int(summary["patient_reuse"].max()) if "patient_reuse" in summary else 1
-    if reuse == 1:
-        return ""
-    worst = float(summary["design_effect"].max())
-    return (
-        f"Each virtual patient served up to {reuse} trials (simulation.patient_reuse): SE and CI\n"
-        f"include its design effect, at most {worst:.3f} (docs/scale.md).\n"
     )
 
 

@@ -38,7 +38,7 @@ class Parameter:
     def __post_init__(self) -> None:
         if (self.low is None) != (self.high is None):
             raise ValueError(f"{self.name}: give both low and high, or neither")
-        if self.low is None:
+        if self.low is None or self.high is None:
             if self.range_source:
                 raise ValueError(f"{self.name}: range_source without a range")
             return

@@ -303,7 +303,6 @@ class _Search:
         self.jobs = jobs
         self.progress = progress
         self.rejections: dict[int, int] = {}
-        self.design_effect: dict[int, float] = {}
         self.done = 0
 
     @property
@@ -329,7 +328,6 @@ class _Search:
         total = self.done + len(tasks)
         for n in new:
             self.rejections[n] = 0
-            self.design_effect[n] = plans[n].comparisons[0].design_effect
         results = execute(tasks, max(p.n_looks for p in plans.values()), jobs=self.jobs)
         for task, result in zip(tasks, results, strict=True):
             # the primary comparison is the plan's first
@@ -340,14 +338,12 @@ class _Search:
 
     def precision(self, n: int) -> Precision:
         """The simulated power at `n`, with its Monte Carlo SE and interval."""
-        return power_precision(self.rejections[n], self.n_sims, self.design_effect[n])
+        return power_precision(self.rejections[n], self.n_sims)
 
     def fit(self) -> ProbitFit:
         n = np.array(list(self.rejections), dtype=float)
         r = np.array(list(self.rejections.values()), dtype=float)
-        deff = np.array([self.design_effect[k] for k in self.rejections])
-        # with patient reuse each size's trials are worth n_sims / design_effect
-        return probit_curve(n, r / deff, np.full(n.size, self.n_sims, dtype=float) / deff)
+        return probit_curve(n, r, np.full(n.size, self.n_sims, dtype=float))
 
     def curve(self, fit: ProbitFit) -> pd.DataFrame:
         n = np.array(sorted(self.rejections), dtype=np.int64)

@@ -113,7 +113,7 @@ class Course:
         """The same days as arrays of `shape` (e.g. (replicates, patients))."""
         return Course(**{k: v.reshape(shape) for k, v in self.__dict__.items()})
 
-    def rows(self, rows: slice) -> Course:
+    def rows(self, rows: slice | np.ndarray) -> Course:
         """Replicates `rows` of (replicates, patients) arrays (views)."""
         return Course(**{k: v[rows] for k, v in self.__dict__.items()})
 

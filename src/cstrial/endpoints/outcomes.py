@@ -70,6 +70,34 @@ class TrialCourse:
                 self._died[days] = died_by(self._death_fraction, days)
         return self._died[days]
 
+    @property
+    def has_death_days(self) -> bool:
+        """Whether days of death are at hand (else only G at death, `death_fractions`)."""
+        return self._death_day is not None
+
+    @property
+    def death_fractions(self) -> np.ndarray:
+        """G at each patient's death (`cstrial.disease.model`); only before days are known."""
+        assert self._death_fraction is not None
+        return self._death_fraction
+
+    def take(self, rows: np.ndarray) -> TrialCourse:
+        """Trials `rows` (copies), in that order."""
+        return TrialCourse(
+            arms=self.arms[rows],
+            death_day=None if self._death_day is None else self._death_day[rows],
+            death_fraction=None
+            if self._death_day is not None or self._death_fraction is None
+            else self._death_fraction[rows],
+            dropout_day=self.dropout_day[rows],
+            enrolment_months=self.enrolment_months,
+            patients={k: v[rows] for k, v in self.patients.items()},
+            course=None if self.course is None else self.course.rows(rows),
+            excess_infection_day=None
+            if self.excess_infection_day is None
+            else self.excess_infection_day[rows],
+        )
+
     def replicates(self, first: int, last: int) -> TrialCourse:
         """Trials first..last-1 (views; covariates are cut when asked for)."""
         rows = slice(first, last)

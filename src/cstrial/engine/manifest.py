@@ -47,7 +47,6 @@ def run_manifest(
         "n_sims": n_sims,
         "scenario": scenario,
         "chunk_size": protocol.simulation.chunk_size,
-        "patient_reuse": protocol.simulation.patient_reuse,
         "save_patients": save_patients,
         "scenarios": [
             {
@@ -60,6 +59,10 @@ def run_manifest(
                 # time-to-event primary: deaths at full information and at each look
                 "planned_events": p.planned_events,
                 "look_events": list(p.look_events) if p.planned_events is not None else None,
+                # how the trials' outcomes were drawn, and why (cstrial.engine.samplers)
+                "sampler": p.sampler,
+                "sampler_reason": p.sampler_reason,
+                "law_error": None if p.laws is None else p.laws.error,
                 "comparisons": [
                     {
                         "comparison": c.label,

@@ -17,16 +17,15 @@ from cstrial.design.accrual import DAYS_PER_MONTH, enrolment_months
 from cstrial.design.boundaries import Boundaries, design_boundaries
 from cstrial.design.sample_size import analytic_for_rates
 from cstrial.disease import MODEL_HORIZON_DAYS, baseline_shift, linear_predictor
-from cstrial.engine.pool import Enrolment
-from cstrial.engine.precision import design_effect
-from cstrial.errors import CstrialError
+from cstrial.engine.laws import OutcomeLaws, outcome_laws
+from cstrial.errors import CstrialError, InfeasibleDesignError
 from cstrial.population.eligibility import Criteria, check_eligibility
 from cstrial.population.reference import criteria_of, reference_fraction, reference_population
 from cstrial.population.sample import Patients
 from cstrial.protocol import Protocol, Scenario
 from cstrial.protocol.effects import Effect
 from cstrial.protocol.models import Endpoint
-from cstrial.protocol.vocabulary import ENDPOINT_KINDS
+from cstrial.protocol.vocabulary import ANALYSES, ENDPOINT_KINDS
 from cstrial.treatment import hazard_course
 from cstrial.treatment.harms import death_day_with_infection, excess_infection_day
 
@@ -45,7 +44,6 @@ class Comparison:
     true_effect: float
     control_risk: float
     treatment_risk: float
-    design_effect: float = 1.0  # Monte Carlo variance inflation from patient reuse (pool.py)
     # binary primaries: the closed-form total N for design.power at the true risks
     analytic_sample_size: float = float("nan")
 
@@ -57,7 +55,10 @@ class ScenarioPlan:
     index: int
     name: str
     seed: int
-    enrolment: Enrolment
+    sample_size: int
+    criteria: Criteria
+    eligible_fraction: float
+    baseline_shift: float  # added to every patient's linear predictor (calibration)
     arm_names: tuple[str, ...]
     allocation: tuple[int, ...]
     effects: tuple[Effect | None, ...]
@@ -77,30 +78,13 @@ class ScenarioPlan:
     look_fractions: tuple[float, ...]  # information fractions the bounds are computed at
     planned_events: int | None  # time-to-event primary: deaths at full information
     look_events: tuple[int, ...]  # time-to-event primary: deaths that trigger each look
+    sampler: str = "patients"  # counts | events | patients (`cstrial.engine.samplers`)
+    sampler_reason: str = ""  # why this sampler (the manifest records it)
+    laws: OutcomeLaws | None = None  # the arms' exact outcome laws, when computed
 
     @property
     def n_looks(self) -> int:
         return len(self.look_patients)
-
-    @property
-    def sample_size(self) -> int:
-        return self.enrolment.sample_size
-
-    @property
-    def criteria(self) -> Criteria:
-        return self.enrolment.criteria
-
-    @property
-    def eligible_fraction(self) -> float:
-        return self.enrolment.eligible_fraction
-
-    @property
-    def baseline_shift(self) -> float:
-        return self.enrolment.baseline_shift
-
-    @property
-    def patient_reuse(self) -> int:
-        return self.enrolment.patient_reuse
 
 
 @dataclass(frozen=True)
@@ -113,45 +97,49 @@ class _Calendar:
     look_events: tuple[int, ...]
 
 
-def plan_scenario(scenario: Scenario, seed: int) -> ScenarioPlan:
-    """Resolve a protocol scenario (index, name, protocol) into a `ScenarioPlan`."""
+def plan_scenario(scenario: Scenario, seed: int, save_patients: int = 0) -> ScenarioPlan:
+    """Resolve a protocol scenario (index, name, protocol) into a `ScenarioPlan`.
+
+    `save_patients` (the run's option) keeps the patient-level sampler, which is the
+    only one with patients to save.
+    """
     protocol = scenario.protocol
     design = protocol.design
     endpoint = protocol.endpoints.primary
     criteria = criteria_of(protocol.population)
-    fraction = reference_fraction(criteria)
-    check_eligibility(fraction, scenario.name)
-    reference = reference_population(criteria)
-    eta = linear_predictor(reference)
-    target = protocol.population.control_mortality_30d
-    shift = baseline_shift(eta, target, 30.0) if target is not None else 0.0
-    h30 = np.exp(eta + shift)
-    risks = [
-        arm_risk(arm.effect, h30, reference["il6_pg_ml"], endpoint.horizon_days)
-        for arm in protocol.arms
-    ]
-    calendar = _calendar(protocol, risks)
-    alpha = design.alpha / len(protocol.active_arms)  # Bonferroni
-    bounds = design_boundaries(design, calendar.fractions, alpha)
     # The control arm is arm 0 of the simulation; the others keep protocol order.
     control = next(i for i, arm in enumerate(protocol.arms) if arm.control)
     order = [control, *(i for i, arm in enumerate(protocol.arms) if not arm.control)]
+    effects = tuple(protocol.arms[i].effect for i in order)
+    laws, law_problem = _outcome_laws(protocol, criteria, effects)
+    if laws is not None:
+        fraction, shift = laws.eligible_fraction, laws.baseline_shift
+    else:
+        fraction = reference_fraction(criteria)
+        check_eligibility(fraction, scenario.name)
+        target = protocol.population.control_mortality_30d
+        eta = linear_predictor(reference_population(criteria))
+        shift = baseline_shift(eta, target, 30.0) if target is not None else 0.0
+    risks = _arm_risks(protocol, order, laws, criteria, shift)
+    calendar = _calendar(protocol, [risks[order.index(i)] for i in range(len(order))])
+    alpha = design.alpha / len(protocol.active_arms)  # Bonferroni
+    bounds = design_boundaries(design, calendar.fractions, alpha)
     comparisons = tuple(
-        _comparison(
-            protocol, scenario.name, order, k, i, risks, bounds, alpha, reference, h30, shift, eta
-        )
-        for k, i in enumerate(order[1:], start=1)
+        _comparison(protocol, scenario.name, order, k, risks, bounds, alpha, criteria, shift)
+        for k in range(1, len(order))
     )
+    sampler, reason = choose_sampler(protocol, laws, law_problem, save_patients)
     return ScenarioPlan(
         index=scenario.index,
         name=scenario.name,
         seed=seed,
-        enrolment=Enrolment(
-            design.sample_size, criteria, fraction, shift, protocol.simulation.patient_reuse
-        ),
+        sample_size=design.sample_size,
+        criteria=criteria,
+        eligible_fraction=fraction,
+        baseline_shift=shift,
         arm_names=tuple(protocol.arms[i].name for i in order),
         allocation=tuple(protocol.arms[i].allocation for i in order),
-        effects=tuple(protocol.arms[i].effect for i in order),
+        effects=effects,
         horizon_days=float(endpoint.horizon_days),
         look_patients=calendar.look_patients,
         look_months=calendar.look_months,
@@ -172,7 +160,89 @@ def plan_scenario(scenario: Scenario, seed: int) -> ScenarioPlan:
         look_fractions=calendar.fractions,
         planned_events=calendar.planned_events,
         look_events=calendar.look_events,
+        sampler=sampler,
+        sampler_reason=reason,
+        laws=laws,
     )
+
+
+def _outcome_laws(
+    protocol: Protocol, criteria: Criteria, effects: tuple[Effect | None, ...]
+) -> tuple[OutcomeLaws | None, str]:
+    """The arms' laws (stratified by the one covariate the analyses stratify by, if any), or
+    None and why not."""
+    endpoints = (protocol.endpoints.primary, *protocol.endpoints.secondary)
+    strata = {e.strata for e in endpoints if e.strata is not None and ANALYSES[e.analysis].laws}
+    if len(strata) > 1:
+        return None, f"the analyses stratify by different covariates ({', '.join(sorted(strata))})"
+    try:
+        laws = outcome_laws(
+            criteria,
+            effects,
+            control_mortality_30d=protocol.population.control_mortality_30d,
+            strata=next(iter(strata), None),
+            horizons=tuple(float(e.horizon_days) for e in endpoints),
+        )
+    except InfeasibleDesignError:
+        raise
+    except CstrialError as error:
+        return None, str(error)
+    return laws, ""
+
+
+def choose_sampler(
+    protocol: Protocol, laws: OutcomeLaws | None, law_problem: str, save_patients: int
+) -> tuple[str, str]:
+    """counts, events or patients, and why: the exact laws wherever every analysis allows."""
+    endpoints = (protocol.endpoints.primary, *protocol.endpoints.secondary)
+    reasons = []
+    if protocol.simulation.sampler == "patients":
+        reasons.append("simulation.sampler is patients")
+    if save_patients > 0:
+        reasons.append("patients are saved (--save-patients)")
+    for e in endpoints:
+        if ENDPOINT_KINDS[e.type].course:
+            reasons.append(f"{e.name} is built from the organ-support course")
+        elif not ANALYSES[e.analysis].laws:
+            reasons.append(f"{e.name}'s analysis ({e.analysis}) reads covariates")
+    harmed = [a.name for a in protocol.arms if getattr(a.effect, "infection_hazard_ratio", 1) > 1]
+    if harmed:
+        reasons.append(f"infection harms ({', '.join(harmed)}) have no closed-form timing")
+    if laws is None and law_problem:
+        reasons.append(law_problem)
+    if reasons:
+        return "patients", "; ".join(reasons)
+    primary = protocol.endpoints.primary
+    if primary.analysis == "two-proportion" and not protocol.endpoints.secondary:
+        return "counts", "a binary primary with the two-proportion test: counts from the arms' laws"
+    return "events", "every analysis reads arm, time and strata only: times from the arms' laws"
+
+
+def _arm_risks(
+    protocol: Protocol,
+    order: list[int],
+    laws: OutcomeLaws | None,
+    criteria: Criteria,
+    shift: float,
+) -> list[float]:
+    """Each arm's risk of death by the primary's horizon, in simulation order: from the
+    laws, or (infection harms, no laws) by a fixed-seed simulation of the reference
+    population."""
+    horizon = float(protocol.endpoints.primary.horizon_days)
+    marginal = laws.marginal_risk(horizon) if laws is not None else None
+    reference = None
+    risks = []
+    for k, i in enumerate(order):
+        effect = protocol.arms[i].effect
+        harmed = getattr(effect, "infection_hazard_ratio", 1.0) > 1.0
+        if marginal is not None and not harmed:
+            risks.append(float(marginal[k]))
+            continue
+        if reference is None:
+            reference = reference_population(criteria)
+            h30 = np.exp(linear_predictor(reference) + shift)
+        risks.append(arm_risk(effect, h30, reference["il6_pg_ml"], horizon))
+    return risks
 
 
 def _calendar(protocol: Protocol, risks: list[float]) -> _Calendar:
@@ -200,25 +270,23 @@ def _comparison(
     scenario: str,
     order: list[int],
     position: int,
-    arm_index: int,
     risks: list[float],
     bounds: Boundaries,
     alpha: float,
-    reference: Patients,
-    h30: np.ndarray,
+    criteria: Criteria,
     shift: float,
-    eta: np.ndarray,
 ) -> Comparison:
-    """Arm `arm_index` (protocol order; `position` in simulation order) against control."""
+    """The arm at `position` of the simulation's order against control (position 0)."""
     endpoint = protocol.endpoints.primary
-    arm, control = protocol.arms[arm_index], protocol.arms[order[0]]
-    risk, control_risk = risks[arm_index], risks[order[0]]
+    arm, control = protocol.arms[order[position]], protocol.arms[order[0]]
+    risk, control_risk = risks[position], risks[0]
     if ENDPOINT_KINDS[endpoint.type].closed_form_truth:
         effect = true_effect(endpoint, risk, control_risk)
     else:
-        effect = reference_effect(endpoint, arm.effect, reference, eta + shift)
-    reuse = protocol.simulation.patient_reuse
-    total = sum(a.allocation for a in protocol.arms)
+        reference = reference_population(criteria)
+        effect = reference_effect(
+            endpoint, arm.effect, reference, linear_predictor(reference) + shift
+        )
     return Comparison(
         label=f"{arm.name} vs {control.name}",
         arm_index=position,
@@ -230,15 +298,6 @@ def _comparison(
         true_effect=effect,
         control_risk=control_risk,
         treatment_risk=risk,
-        design_effect=1.0
-        if reuse == 1
-        else design_effect(
-            reuse,
-            patient_risk(control.effect, h30, reference, endpoint),
-            patient_risk(arm.effect, h30, reference, endpoint),
-            control.allocation / total,
-            arm.allocation / total,
-        ),
         analytic_sample_size=_analytic_sample_size(
             protocol, scenario, arm.name, control_risk, risk, alpha
         ),
@@ -265,17 +324,6 @@ def _analytic_sample_size(
             ).sample_size
         )
     return float("nan")
-
-
-def patient_risk(
-    effect: Effect | None, h30: np.ndarray, reference: Patients, endpoint: Endpoint
-) -> np.ndarray:
-    """Each reference patient's risk of death by the endpoint's horizon under an arm.
-
-    Infection harms are left out: their timing has no closed form per patient.
-    """
-    horizon = float(endpoint.horizon_days)
-    return hazard_course(effect, h30, reference["il6_pg_ml"], horizon).risk(horizon)
 
 
 def arm_risk(effect: Effect | None, h30: np.ndarray, il6: np.ndarray, horizon_days: float) -> float:

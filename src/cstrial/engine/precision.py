@@ -1,10 +1,9 @@
 """Monte Carlo precision of a simulated power: its SE, its exact interval, and when to warn.
 
-A simulated power is a binomial proportion over replicate trials. With patient
-reuse (`simulation.patient_reuse`) trials share patients and are worth fewer
-independent ones: n / design_effect (Kish 1965). Every SE and interval that
-cstrial reports goes through `power_precision`, so the run's summary, the
-sample-size search and `compare` agree.
+A simulated power is a binomial proportion over independent replicate trials. Every
+SE and interval that cstrial reports goes through `power_precision`, so the run's
+summary, the sample-size search and `compare` agree. (`design_effect` > 1 is for
+correlated replicates, n / design_effect independent ones, Kish 1965.)
 """
 
 from __future__ import annotations
@@ -55,39 +54,6 @@ def clopper_pearson(successes: float, n: float, level: float = 0.95) -> tuple[fl
     low = 0.0 if successes == 0 else float(betaincinv(successes, n - successes + 1, tail))
     high = 1.0 if successes == n else float(betaincinv(successes + 1, n - successes, 1 - tail))
     return low, high
-
-
-def design_effect(
-    reuse: int,
-    control_risk: np.ndarray,
-    treatment_risk: np.ndarray,
-    control_share: float,
-    treatment_share: float,
-) -> float:
-    """Upper bound on the variance inflation of a simulated rejection rate from reuse.
-
-    Two trials sharing a patient correlate only through that patient's own
-    treatment effect tau(x) = p_T(x) - p_C(x): their arms and outcomes are drawn
-    afresh. To first order in the shared fraction, with every pool member in
-    `reuse` trials, the variance of the rejection rate grows by the factor
-
-        1 + (reuse - 1) * phi(c - mu)^2 / (P (1 - P)) * Var tau / V,
-
-    with V = E[p_C q_C] / w_C + E[p_T q_T] / w_T + Var tau, the per-patient variance
-    of the efficient (covariate-adjusted) estimator's influence function, which
-    no analysis beats; phi(c - mu)^2 / (P (1 - P)) <= 2 / pi. Risks are the
-    per-patient risks of death by the horizon over the reference population.
-    """
-    if reuse == 1:
-        return 1.0
-    tau = np.asarray(treatment_risk) - np.asarray(control_risk)
-    spread = float(np.var(tau))
-    v = (
-        float(np.mean(control_risk * (1 - control_risk))) / control_share
-        + float(np.mean(treatment_risk * (1 - treatment_risk))) / treatment_share
-        + spread
-    )
-    return 1.0 + (reuse - 1) * (2.0 / np.pi) * spread / v
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,7 @@ def run(
     _check_chunk_memory(scenarios, min(chunk_size, n_sims))
     n_tasks = len(scenarios) * -(-n_sims // chunk_size)
     with workers_starting(jobs, backend, n_tasks), one_blas_thread():
-        plans = [plan_scenario(s, seed) for s in scenarios]
+        plans = [plan_scenario(s, seed, save_patients) for s in scenarios]
     n_looks = max(p.n_looks for p in plans)
     tasks = [task for plan in plans for task in chunk_tasks(plan, n_sims, chunk_size)]
 

@@ -1,15 +1,17 @@
-"""The hot path: one chunk of replicate trials, simulated and analysed as whole arrays.
+"""The hot path: one chunk of replicate trials, simulated stage by stage as whole arrays.
 
-Shapes: patients are (replicates, sample_size) in enrolment order; statistics are
-(replicates, looks). Every random draw comes from the chunk's own generator, in a
-fixed order, so a chunk's result depends only on (seed, scenario, chunk).
+A trial advances look by look: stage k enrols its patients under the stage plan
+(`cstrial.engine.stages`), the look analyses what the trial has seen, and each
+comparison's rule decides (`cstrial.engine.decide`). A trial that has stopped draws
+nothing more. The running trials of a chunk are handled as arrays (row sets), never
+one by one. Every random draw comes from the chunk's own generator, in a fixed
+order, so a chunk's result depends only on (seed, scenario, chunk).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 
@@ -18,21 +20,14 @@ import pyarrow as pa
 from scipy.special import ndtr, ndtri
 from threadpoolctl import ThreadpoolController
 
-from cstrial.design import conditional_power
-from cstrial.design.accrual import DAYS_PER_MONTH, enrolled_by
-from cstrial.design.randomisation import permuted_blocks
-from cstrial.disease import MODEL_HORIZON_DAYS, linear_predictor
-from cstrial.disease.course import simulate_course
-from cstrial.disease.model import death_days
-from cstrial.endpoints import AnalysisResult, TrialCourse, analyse, outcome_at
-from cstrial.endpoints.prefix import followed_prefixes, two_proportion_by_look
-from cstrial.engine.plan import Comparison, ScenarioPlan
-from cstrial.engine.pool import PoolView, trial_blocks
-from cstrial.engine.summary import DECISIONS, EFFICACY, FUTILITY, ComparisonTally
+from cstrial.design.accrual import enrolled_by
+from cstrial.endpoints import TrialCourse, analyse, outcome_at
+from cstrial.engine.decide import CONTINUE, EFFICACY, GroupSequential
+from cstrial.engine.plan import ScenarioPlan
+from cstrial.engine.samplers import SAMPLERS, Look
+from cstrial.engine.stages import StagePlan
+from cstrial.engine.summary import ComparisonTally
 from cstrial.engine.tables import ComparisonRows, patients_table, trials_table
-from cstrial.population import enroll
-from cstrial.treatment import hazard_course
-from cstrial.treatment.harms import death_day_with_infection, excess_infection_day
 
 
 @dataclass(frozen=True)
@@ -44,11 +39,6 @@ class ChunkResult:
     trials: pa.Table
     tallies: list[ComparisonTally]  # in the order of the plan's comparisons
     patients: pa.Table | None
-
-
-# Trials are analysed in slices of about this many patients: arrays that stay in a
-# core's cache (with two workers, 2^15-patient arrays analyse ~30% faster than 2^19).
-ANALYSIS_PATIENTS = 1 << 15
 
 
 def warm_up() -> int:
@@ -63,88 +53,6 @@ def chunk_generator(seed: int, scenario: int, chunk: int) -> np.random.Generator
     )
 
 
-def simulate_trials(
-    plan: ScenarioPlan,
-    rng: np.random.Generator,
-    replicates: int,
-    patients: Mapping[str, np.ndarray] | None = None,
-    eta: np.ndarray | None = None,
-) -> TrialCourse:
-    """Randomise and simulate the course of every patient of `replicates` trials.
-
-    `patients` are the trials' enrolled patients, trial after trial, each in
-    enrolment order, and `eta` their shifted linear predictor; without them the
-    patients are enrolled here from fresh candidates.
-    """
-    n = plan.sample_size
-    size = replicates * n
-    if patients is None:
-        patients, _ = enroll(rng, size, plan.criteria, plan.eligible_fraction)
-    if eta is None:
-        eta = linear_predictor(patients) + plan.baseline_shift
-    arms = permuted_blocks(rng, replicates, n, plan.allocation).reshape(-1)
-
-    h30 = np.exp(eta)
-    if not plan.needs_course:
-        eta = None  # only the disease course needs it: 8 bytes a patient less at the peak
-    exposure = rng.standard_exponential(size)
-    # patients grouped by arm (a stable radix sort of int8 codes): each arm's course is
-    # computed on one contiguous slice, with one gather and one scatter in all
-    il6 = patients["il6_pg_ml"]
-    by_arm = np.argsort(arms, kind="stable")
-    ends = np.cumsum([np.count_nonzero(arms == j) for j in range(len(plan.effects))])
-    h30_by_arm, target_by_arm = h30[by_arm], (exposure / h30)[by_arm]
-    il6_by_arm = il6[by_arm]
-    fraction = np.empty(size)
-    hazard_ratio_30d = np.ones(size)  # of each patient's 30-day cumulative hazard, arm : control
-    courses = {}
-    for j, effect in enumerate(plan.effects):
-        arm = slice(ends[j - 1] if j else 0, ends[j])
-        course = hazard_course(effect, h30_by_arm[arm], il6_by_arm[arm], plan.horizon_days)
-        fraction[by_arm[arm]] = course.death_fraction(target_by_arm[arm])
-        courses[j] = (by_arm[arm], course)  # the arm's patients in increasing order
-        if plan.needs_course and effect is not None:
-            ratio = course.cumulative_hazard(30.0) / h30_by_arm[arm]
-            hazard_ratio_30d[by_arm[arm]] = ratio
-    dropout_day = np.full(size, np.inf)
-    if plan.dropout_per_day > 0:
-        dropout_day = rng.standard_exponential(size) / plan.dropout_per_day
-    # days of death only where needed: a binary primary needs G at death alone
-    death_day = None
-    # harms draw last, and only for arms that have them: other streams stay as they were
-    infection_day = None
-    for j, effect in enumerate(plan.effects):
-        infection_ratio = float(getattr(effect, "infection_hazard_ratio", 1.0))
-        if infection_ratio > 1.0:
-            in_arm, arm_course = courses[j]
-            infection_day = np.full(size, np.inf) if infection_day is None else infection_day
-            infected = excess_infection_day(rng, in_arm.size, infection_ratio)
-            infection_day[in_arm] = infected
-            death_day = death_days(fraction) if death_day is None else death_day
-            death_day[in_arm] = death_day_with_infection(
-                arm_course, exposure[in_arm], death_day[in_arm], infected, MODEL_HORIZON_DAYS
-            )
-    disease_course = None
-    if plan.needs_course:
-        death_day = death_days(fraction) if death_day is None else death_day
-        drawn = simulate_course(rng, patients, death_day, hazard_ratio_30d, death_eta=eta)
-        disease_course = drawn.reshaped((replicates, n))
-    return TrialCourse(
-        arms=arms.reshape(replicates, n),
-        death_day=None if death_day is None else death_day.reshape(replicates, n),
-        death_fraction=None if death_day is not None else fraction.reshape(replicates, n),
-        dropout_day=dropout_day.reshape(replicates, n),
-        enrolment_months=plan.enrolment_months,
-        patients=patients.reshaped((replicates, n))
-        if isinstance(patients, PoolView)
-        else {k: v.reshape(replicates, n) for k, v in patients.items()},
-        course=disease_course,
-        excess_infection_day=None
-        if infection_day is None
-        else infection_day.reshape(replicates, n),
-    )
-
-
 def simulate_chunk(
     plan: ScenarioPlan,
     chunk: int,
@@ -155,9 +63,7 @@ def simulate_chunk(
 ) -> ChunkResult:
     """Simulate and analyse `replicates` trials of one scenario (sims first_sim, first_sim+1, ...).
 
-    The chunk's trials are simulated in blocks of at most `BLOCK_PATIENTS` patients,
-    one after another from the chunk's generator (see `cstrial.engine.pool.trial_blocks`); rows come
-    out comparison by comparison, each in replicate order.
+    Rows come out comparison by comparison, each in replicate order.
     """
     with one_blas_thread():
         return _simulate_chunk(plan, chunk, first_sim, replicates, n_looks_out, save_patients)
@@ -177,6 +83,93 @@ def _blas() -> ThreadpoolController:
     return ThreadpoolController()
 
 
+class _Trials:
+    """What the chunk's trials have decided so far, comparison by comparison."""
+
+    def __init__(self, plan: ScenarioPlan, replicates: int, n_looks_out: int) -> None:
+        shape = (len(plan.comparisons), replicates)
+        self.plan = plan
+        self.decision = np.full(shape, CONTINUE, dtype=np.int8)
+        self.stop = np.zeros(shape, dtype=np.int64)
+        self.z = np.full((*shape, n_looks_out), np.nan)
+        self.months = np.zeros(shape)
+        nan = np.full(shape, np.nan)
+        self.estimate, self.p_value = nan.copy(), nan.copy()
+        counts = np.zeros(shape, dtype=np.int32)
+        self.n_control, self.n_treatment = counts.copy(), counts.copy()
+        self.events_control, self.events_treatment = counts.copy(), counts.copy()
+        self.arms = np.zeros((len(plan.comparisons), 4), dtype=np.int64)
+        self.extra: list[dict[str, np.ndarray]] = [{} for _ in plan.comparisons]
+        self.secondary: list[dict[str, list[np.ndarray]]] = [
+            {
+                e.name: [nan[0].copy(), nan[0].copy(), np.zeros(replicates, bool)]
+                for e in plan.secondaries
+            }
+            for _ in plan.comparisons
+        ]
+        self.failed = np.zeros(len(plan.comparisons), dtype=np.int64)
+        self.stopped_course: dict[int, tuple[np.ndarray, TrialCourse]] = {}
+
+    def running(self) -> np.ndarray:
+        """Trials with a comparison still undecided (a multi-arm trial runs until its last)."""
+        return np.flatnonzero((self.decision == CONTINUE).any(axis=0))
+
+    def record(
+        self, look: int, running: np.ndarray, seen: Look, rules: list[GroupSequential]
+    ) -> None:
+        for c, (analysis, rule) in enumerate(zip(seen.analyses, rules, strict=True)):
+            open_ = self.decision[c, running] == CONTINUE
+            rows = running[open_]
+            z = analysis.z[open_]
+            self.z[c, rows, look] = z
+            if analysis.converged is not None:
+                self.failed[c] += int(np.count_nonzero(~analysis.converged[open_]))
+            decided = rule.decide(look, z)
+            stopping = decided != CONTINUE
+            at = rows[stopping]
+            pick = np.flatnonzero(open_)[stopping]  # positions among the running trials
+            self.decision[c, at] = decided[stopping]
+            self.stop[c, at] = look
+            self.months[c, at] = seen.months[pick]
+            self.estimate[c, at] = analysis.estimate[pick]
+            self.p_value[c, at] = ndtr(-z[stopping])
+            self.n_control[c, at] = analysis.n_control[pick]
+            self.n_treatment[c, at] = analysis.n_treatment[pick]
+            self.events_control[c, at] = analysis.events_control[pick]
+            self.events_treatment[c, at] = analysis.events_treatment[pick]
+            self.arms[c] += seen.arms[c][:, pick].sum(axis=1)
+            for name, values in analysis.extra.items():
+                store = self.extra[c].setdefault(name, np.full(self.decision.shape[1], np.nan))
+                store[at] = values[pick]
+            if self.plan.secondaries and at.size:
+                assert seen.course is not None  # secondaries run on patient-level samplers
+                self._secondaries(c, at, pick, seen)
+
+    def _secondaries(self, c: int, at: np.ndarray, pick: np.ndarray, seen: Look) -> None:
+        """Each secondary endpoint analysed at the primary's stopping date.
+
+        Without `testing: fixed-sequence` each is tested alone at the comparison's alpha
+        (no multiplicity control); with it, a secondary rejects only if the primary and
+        every earlier secondary rejected.
+        """
+        assert seen.course is not None
+        comparison = self.plan.comparisons[c]
+        course = seen.course.take(pick)
+        months = seen.months[pick]
+        gate = self.decision[c, at] == EFFICACY
+        critical = -ndtri(comparison.alpha)
+        for endpoint in self.plan.secondaries:
+            result = analyse(
+                endpoint, outcome_at(endpoint, course, months), course, comparison.arm_index
+            )
+            reject = result.z >= critical
+            if self.plan.fixed_sequence:
+                reject &= gate
+                gate = reject
+            store = self.secondary[c][endpoint.name]
+            store[0][at], store[1][at], store[2][at] = result.z, result.estimate, reject
+
+
 def _simulate_chunk(
     plan: ScenarioPlan,
     chunk: int,
@@ -186,216 +179,100 @@ def _simulate_chunk(
     save_patients: int,
 ) -> ChunkResult:
     rng = chunk_generator(plan.seed, plan.index, chunk)
-    rows: list[list[ComparisonRows]] = [[] for _ in plan.comparisons]
-    arms = np.zeros((len(plan.comparisons), 4), np.int64)
-    saved = []
-    step = max(1, ANALYSIS_PATIENTS // plan.sample_size)
-    prefixes = _binary_prefixes(plan)
-    for start, size, patients, eta in trial_blocks(plan.enrolment, rng, replicates):
-        block = simulate_trials(plan, rng, size, patients, eta)
-        # analysed a few trials at a time: no draws, so the bytes do not depend on it
-        for first in range(0, size, step):
-            last = min(size, first + step)
-            trial = block.replicates(first, last) if step < size else block
-            begin = first_sim + start + first
-            look_months = _look_months(plan, trial)
-            analyses = _primary_analyses(plan, trial, look_months, prefixes)
-            sims = np.arange(begin, begin + last - first, dtype=np.int64)
-            for i, comparison in enumerate(plan.comparisons):
-                looks = analyses(comparison.arm_index)
-                rows[i].append(
-                    _comparison_rows(plan, comparison, trial, look_months, looks, sims, n_looks_out)
-                )
-                arms[i] += _arm_tally(plan, comparison, trial, rows[i][-1].n_enrolled)
-            keep = max(0, min(save_patients - begin, last - first))
-            if keep:
-                # a multi-arm trial enrols until its last comparison stops
-                enrolled = np.max([r[-1].n_enrolled for r in rows], axis=0)
-                saved.append(patients_table(plan, trial, sims, keep, enrolled))
-    merged = [ComparisonRows.concat(r) for r in rows]
-    tables = [
-        trials_table(plan, c, m, n_looks_out) for c, m in zip(plan.comparisons, merged, strict=True)
+    sampler = SAMPLERS[plan.sampler](plan, replicates)
+    trials = _Trials(plan, replicates, n_looks_out)
+    rules = [
+        GroupSequential(
+            c.efficacy_z, c.futility_z, plan.conditional_power_below, plan.look_fractions
+        )
+        for c in plan.comparisons
     ]
-    tallies = [m.tally(n_looks_out, tuple(a)) for m, a in zip(merged, arms, strict=True)]
+    stage = StagePlan.fixed(replicates, 0, plan.allocation)
+    keep = max(0, min(save_patients, replicates))
+    saved: list[pa.Table] = []
+    for look in range(plan.n_looks):
+        running = trials.running()
+        if running.size == 0:
+            break
+        first = 0 if look == 0 else plan.look_patients[look - 1]
+        sampler.enrol(
+            rng,
+            look,
+            running,
+            stage.rows(running).with_patients(
+                np.full(running.size, plan.look_patients[look] - first)
+            ),
+        )
+        seen = sampler.look(look, running)
+        trials.record(look, running, seen, rules)
+        if keep and seen.course is not None:
+            _save_finished(plan, trials, running, seen, keep, first_sim, saved)
+    sims = np.arange(first_sim, first_sim + replicates, dtype=np.int64)
+    tables, tallies = [], []
+    for c, comparison in enumerate(plan.comparisons):
+        rows = _comparison_rows(plan, trials, c, sims)
+        tables.append(trials_table(plan, comparison, rows, n_looks_out))
+        control, control_deaths, treated, treated_deaths = (int(x) for x in trials.arms[c])
+        tallies.append(rows.tally(n_looks_out, (control, control_deaths, treated, treated_deaths)))
     # one Arrow chunk per column: ~10x faster to send to the main process, and to write
-    trials = pa.concat_tables(tables).combine_chunks()
-    saved_patients = pa.concat_tables(saved).combine_chunks() if saved else None
-    return ChunkResult(plan.index, chunk, trials, tallies, saved_patients)
-
-
-def _binary_prefixes(plan: ScenarioPlan) -> tuple[int, ...] | None:
-    """Patients each look counts, if the primary's counts can be taken at once by prefix.
-
-    Only for a two-proportion test at fixed calendar looks (`cstrial.endpoints.prefix`).
-    """
-    primary = plan.primary
-    if primary.type != "binary" or primary.analysis != "two-proportion":
-        return None
-    if plan.planned_events is not None:
-        return None
-    horizon = float(primary.horizon_days)
-    return followed_prefixes(plan.enrolment_months, np.asarray(plan.look_months), horizon)
-
-
-def _primary_analyses(
-    plan: ScenarioPlan,
-    trial: TrialCourse,
-    look_months: np.ndarray,
-    prefixes: tuple[int, ...] | None,
-) -> Callable[[int], list[AnalysisResult]]:
-    """The primary analysis of an arm against control at each look, by arm index."""
-    primary = plan.primary
-    if prefixes is not None:
-        horizon = float(primary.horizon_days)
-        return lambda arm: two_proportion_by_look(trial, horizon, arm, prefixes)
-    # what each look sees: the same for every comparison of the trial
-    outcomes = [outcome_at(primary, trial, months) for months in look_months.T]
-    return lambda arm: [analyse(primary, outcome, trial, arm) for outcome in outcomes]
-
-
-def _look_months(plan: ScenarioPlan, trial: TrialCourse) -> np.ndarray:
-    """Calendar month of each look, (R, K): by patients followed up, or by events for TTE."""
-    replicates = trial.arms.shape[0]
-    fixed = np.broadcast_to(np.asarray(plan.look_months), (replicates, plan.n_looks))
-    if plan.planned_events is None:
-        return fixed
-    # event-driven interims: when the trial's observed deaths reach the planned fraction
-    horizon = plan.horizon_days
-    observed = trial.death_day <= np.minimum(horizon, trial.dropout_day)
-    event_month = np.where(
-        observed, trial.enrolment_months[None, :] + trial.death_day / DAYS_PER_MONTH, np.inf
-    )
-    event_month.sort(axis=1)
-    months = fixed.copy()
-    for k, events in enumerate(plan.look_events[:-1]):
-        reached = event_month[:, min(events, event_month.shape[1]) - 1]
-        months[:, k] = np.minimum(reached, fixed[:, -1])
-    return months
+    table = pa.concat_tables(tables).combine_chunks()
+    patients = pa.concat_tables(saved).combine_chunks() if saved else None
+    return ChunkResult(plan.index, chunk, table, tallies, patients)
 
 
 def _comparison_rows(
-    plan: ScenarioPlan,
-    comparison: Comparison,
-    trial: TrialCourse,
-    look_months: np.ndarray,
-    looks: list[AnalysisResult],
-    sims: np.ndarray,
-    n_looks_out: int,
+    plan: ScenarioPlan, trials: _Trials, c: int, sims: np.ndarray
 ) -> ComparisonRows:
-    """One comparison's trials: the decision at each look, and what the stopping look saw."""
-    replicates, n_looks = look_months.shape
-    rows = np.arange(replicates)
-    z = np.stack([look.z for look in looks], axis=1)
-    stop, decision = _decide(plan, comparison, z)
-    stop_months = look_months[rows, stop]
+    """One comparison's trials: the decision and what the stopping look saw."""
+    stop = trials.stop[c]
+    months = trials.months[c]
     n_enrolled = np.minimum(
         plan.sample_size,
-        enrolled_by(stop_months, plan.patients_per_month, plan.ramp_up_months).astype(np.int64),
+        enrolled_by(months, plan.patients_per_month, plan.ramp_up_months).astype(np.int64),
     )
     if plan.planned_events is None:  # looks by patients followed up: they are all enrolled
         n_enrolled = np.maximum(n_enrolled, np.asarray(plan.look_patients)[stop])
-
-    def at_stop(values: list[np.ndarray]) -> np.ndarray:
-        return np.stack(values, axis=1)[rows, stop]
-
-    z_out = np.full((replicates, n_looks_out), np.nan)
-    reached = np.arange(n_looks)[None, :] <= stop[:, None]
-    converged = [look.converged for look in looks if look.converged is not None]
-    failed = (
-        int(np.count_nonzero(~np.stack(converged, axis=1) & reached))
-        if len(converged) == n_looks
-        else 0
-    )
-    z_out[:, :n_looks] = np.where(reached, z, np.nan)
+    decision = trials.decision[c].copy()
     return ComparisonRows(
         sims=sims,
         decision=decision,
         stop_look=stop,
         n_enrolled=n_enrolled,
-        n_control=at_stop([look.n_control for look in looks]),
-        n_treatment=at_stop([look.n_treatment for look in looks]),
-        events_control=at_stop([look.events_control for look in looks]),
-        events_treatment=at_stop([look.events_treatment for look in looks]),
-        z=z_out,
-        estimate=at_stop([look.estimate for look in looks]),
-        p_value=ndtr(-z[rows, stop]),
-        duration=stop_months,
-        # further estimates of the analysis (win-ratio: win odds and net benefit), at the stop
-        extra={name: at_stop([look.extra[name] for look in looks]) for name in looks[0].extra},
-        secondary=_secondaries(plan, comparison, trial, stop_months, decision),
-        failed_fits=failed,
+        n_control=trials.n_control[c],
+        n_treatment=trials.n_treatment[c],
+        events_control=trials.events_control[c],
+        events_treatment=trials.events_treatment[c],
+        z=trials.z[c],
+        estimate=trials.estimate[c],
+        p_value=trials.p_value[c],
+        duration=months,
+        extra=trials.extra[c],
+        secondary={name: tuple(v) for name, v in trials.secondary[c].items()},  # type: ignore[misc]
+        failed_fits=int(trials.failed[c]),
     )
 
 
-def _secondaries(
+def _save_finished(
     plan: ScenarioPlan,
-    comparison: Comparison,
-    trial: TrialCourse,
-    stop_months: np.ndarray,
-    decision: np.ndarray,
-) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Each secondary endpoint analysed at the primary's stopping date.
-
-    Without `testing: fixed-sequence` each is tested alone at the comparison's alpha
-    (no multiplicity control); with it, a secondary rejects only if the primary and
-    every earlier secondary rejected.
-    """
-    columns: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    if not plan.secondaries:
-        return columns
-    gate = decision == EFFICACY
-    critical = -ndtri(comparison.alpha)
-    for endpoint in plan.secondaries:
-        result = analyse(
-            endpoint, outcome_at(endpoint, trial, stop_months), trial, comparison.arm_index
-        )
-        reject = result.z >= critical
-        if plan.fixed_sequence:
-            reject &= gate
-            gate = reject
-        columns[endpoint.name] = (result.z, result.estimate, reject)
-    return columns
-
-
-def _arm_tally(
-    plan: ScenarioPlan, comparison: Comparison, trial: TrialCourse, n_enrolled: np.ndarray
-) -> np.ndarray:
-    """Enrolled patients and deaths by the horizon, control and treatment, over all enrolled."""
-    enrolled = np.arange(plan.sample_size)[None, :] < n_enrolled[:, None]
-    died = enrolled & trial.died_by(plan.horizon_days)
-    out = []
-    for arm in (0, comparison.arm_index):
-        in_arm = trial.arms == arm
-        out += [np.count_nonzero(enrolled & in_arm), np.count_nonzero(died & in_arm)]
-    return np.array(out, dtype=np.int64)
-
-
-def _decide(
-    plan: ScenarioPlan, comparison: Comparison, z: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """First look at which a bound is crossed, and the decision code (index into DECISIONS)."""
-    k = z.shape[1]
-    efficacy = z >= np.asarray(comparison.efficacy_z)
-    futility = np.zeros_like(efficacy)
-    if comparison.futility_z is not None:
-        # non-binding or binding, the simulated trial obeys its futility rule at interims
-        futility[:, :-1] = z[:, :-1] <= np.asarray(comparison.futility_z)[:-1]
-    if plan.conditional_power_below is not None and k > 1:
-        fractions = np.asarray(plan.look_fractions[:-1])
-        cp = conditional_power(
-            z[:, :-1],
-            fractions[None, :],
-            comparison.efficacy_z[-1],
-            z[:, :-1] / np.sqrt(fractions),
-        )
-        futility[:, :-1] |= cp < plan.conditional_power_below
-    stops = efficacy | futility
-    stops[:, -1] = True
-    stop = np.argmax(stops, axis=1)
-    rows = np.arange(z.shape[0])
-    decision = np.where(
-        efficacy[rows, stop],
-        EFFICACY,
-        np.where(futility[rows, stop], FUTILITY, DECISIONS.index("none")),
+    trials: _Trials,
+    running: np.ndarray,
+    seen: Look,
+    keep: int,
+    first_sim: int,
+    saved: list[pa.Table],
+) -> None:
+    """patients.parquet's rows of the saved trials (the first `keep`) that stopped at this
+    look: the patients of every stage they reached, in enrolment order."""
+    assert seen.course is not None
+    done = (trials.decision[:, running] != CONTINUE).all(axis=0) & (running < keep)
+    if not done.any():
+        return
+    pick = np.flatnonzero(done)
+    course = seen.course.take(pick)
+    months = seen.months[pick]
+    n_enrolled = np.minimum(
+        plan.sample_size,
+        enrolled_by(months, plan.patients_per_month, plan.ramp_up_months).astype(np.int64),
     )
-    return stop, decision.astype(np.int8)
+    sims = first_sim + running[pick]
+    saved.append(patients_table(plan, course, sims.astype(np.int64), pick.size, n_enrolled))

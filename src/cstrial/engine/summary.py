@@ -217,7 +217,7 @@ def summary_row(
     plan: ScenarioPlan, comparison: Comparison, t: ComparisonTally, n_looks: int
 ) -> dict[str, Any]:
     """summary.parquet's row of one scenario × comparison (columns in file order)."""
-    precision = power_precision(int(t.reject.sum()), t.n, comparison.design_effect)
+    precision = power_precision(int(t.reject.sum()), t.n)
     mean_estimate = t.sum_estimate / t.n_estimate if t.n_estimate else float("nan")
     row: dict[str, Any] = {
         "scenario": plan.name,
@@ -229,8 +229,7 @@ def summary_row(
         "power_ci_high": precision.ci_high,
         "alpha": comparison.alpha,
         "sample_size": plan.sample_size,
-        "patient_reuse": plan.patient_reuse,
-        "design_effect": comparison.design_effect,
+        "sampler": plan.sampler,
     }
     for k in range(n_looks):
         row[f"reject_look_{k + 1}"] = t.reject[k] / t.n

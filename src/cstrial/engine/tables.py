@@ -190,12 +190,12 @@ def patients_table(
 ) -> pa.Table:
     """The first `keep` trials' patients: covariates, arm, enrolment, outcome days and flags.
 
-    Every planned patient is listed; `enrolled` marks those enrolled before the trial
-    stopped (its last comparison, in a multi-arm trial). `death_day` is the simulated
+    The patients of every stage the trial reached are listed; `enrolled` marks those
+    enrolled before the trial stopped (its last comparison, in a multi-arm trial). `death_day` is the simulated
     day of death to the model horizon (NaN: alive then); `death` is death by the
     primary endpoint's horizon.
     """
-    n = plan.sample_size
+    n = trial.arms.shape[1]  # the patients of the stages the trials reached
     m = keep * n
 
     def flat(values: np.ndarray) -> np.ndarray:
@@ -206,7 +206,7 @@ def patients_table(
         "sim": pa.array(np.repeat(sims[:keep], n)),
         "patient": pa.array(np.tile(np.arange(1, n + 1, dtype=np.int32), keep)),
         "arm": pa.array(np.asarray(plan.arm_names, dtype=object)[flat(trial.arms)], pa.string()),
-        "enrolment_month": pa.array(np.tile(plan.enrolment_months, keep)),
+        "enrolment_month": pa.array(np.tile(trial.enrolment_months[:n], keep)),
         "enrolled": pa.array((np.arange(n)[None, :] < n_enrolled[:keep, None]).reshape(-1)),
     }
     for name, covariate in COVARIATES.items():

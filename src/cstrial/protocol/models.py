@@ -61,7 +61,6 @@ TestingName = Literal["none", "fixed-sequence"]
 
 SPENDING_FUNCTIONS: tuple[str, ...] = tuple(SPENDING_FAMILIES)
 MAX_LOOKS = 20
-MAX_PATIENT_REUSE = 64  # beyond this the pool's Monte Carlo design effect is not negligible
 
 PopulationModel = Annotated[PopulationModelName, choice(PopulationModelName, "population model")]
 SpendingFunction = Annotated[str, choice(SPENDING_FUNCTIONS, "spending function")]
@@ -87,7 +86,8 @@ Allocation = Annotated[int, whole(ge=1)]
 SampleSize = Annotated[int, whole(ge=2, note="total over all arms, at least 2 per arm")]
 Count = Annotated[int, whole(ge=1)]
 CountOrZero = Annotated[int, whole(ge=0)]
-Reuse = Annotated[int, whole(ge=1, le=MAX_PATIENT_REUSE, note="trials per virtual patient")]
+SamplerName = Literal["auto", "patients"]
+Sampler = Annotated[SamplerName, choice(SamplerName, "sampler")]
 
 
 class Population(Schema):
@@ -312,14 +312,27 @@ class Design(Schema):
 
 
 class Simulation(Schema):
-    """How many virtual trials to run, and their seed."""
+    """How many virtual trials to run, their seed, and how their patients are drawn."""
 
     n_sims: Count = 10000
     seed: CountOrZero = 20261121
     chunk_size: Count = 1000  # part of the protocol so results never depend on workers
     save_patients: CountOrZero = 0
-    # each enrolled virtual patient serves up to this many trials (docs/scale.md)
-    patient_reuse: Reuse = 1
+    # auto: each outcome from its arm's exact law where the analyses allow (docs/scale.md)
+    sampler: Sampler = "auto"
+
+    @classmethod
+    def cross_check(cls, data: dict[Any, Any]) -> Found:
+        if "patient_reuse" not in data:
+            return []
+        return [
+            (
+                ("patient_reuse",),
+                "was removed in cstrial 0.2: with simulation.sampler: auto (the default) each "
+                "outcome is drawn from its arm's exact law wherever the analyses allow, faster "
+                "than reusing patients and without its Monte Carlo cost. Remove the field",
+            )
+        ]
 
 
 def _not_base(name: str) -> str:
@@ -423,7 +436,6 @@ class Protocol(Schema):
         found = _arm_problems(arms)
         found += _duplicate_names([(("arms", i), arm) for i, arm in enumerate(arms)], "arm")
         found += _sample_size_problems(data.get("design"), len(arms))
-        found += _reuse_problems(data.get("simulation"), data.get("endpoints"))
         scenarios = data.get("scenarios")
         if isinstance(scenarios, list):
             named = [(("scenarios", i), item) for i, item in enumerate(scenarios)]
@@ -544,24 +556,6 @@ def _grid_name_clashes(grid: Any, scenarios: list[Any]) -> Found:
         )
         for i, item in enumerate(scenarios)
         if isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"] in names
-    ]
-
-
-def _reuse_problems(simulation: Any, endpoints: Any) -> Found:
-    """Patient reuse only where cstrial bounds its design effect: binary and time-to-event."""
-    reuse = simulation.get("patient_reuse") if isinstance(simulation, dict) else None
-    primary = endpoints.get("primary") if isinstance(endpoints, dict) else None
-    kind = primary.get("type") if isinstance(primary, dict) else None
-    if not isinstance(reuse, int) or isinstance(reuse, bool) or reuse <= 1:
-        return []
-    if not isinstance(kind, str) or kind not in ENDPOINT_KINDS or ENDPOINT_KINDS[kind].reusable:
-        return []
-    return [
-        (
-            ("simulation", "patient_reuse"),
-            f"must be 1 with a {kind!r} primary endpoint, found {reuse}: cstrial bounds the "
-            "Monte Carlo cost of reusing patients only for binary and time-to-event primaries",
-        )
     ]
 
 

@@ -21,7 +21,8 @@ class EndpointKind:
     `course`: it needs the organ-support and hospital-stay course (to day 30).
     `closed_form_truth`: its true effect follows from each arm's risk of death by
     the horizon (binary, time to event); otherwise it is estimated from a reference
-    simulation. `reusable`: patient reuse has a bounded Monte Carlo cost for it.
+    simulation. Such an endpoint can also be drawn from the arms' exact outcome laws
+    (`cstrial.engine.laws`) when its analysis allows.
     """
 
     name: str
@@ -29,7 +30,6 @@ class EndpointKind:
     horizon_limit_days: float
     course: bool = False
     closed_form_truth: bool = False
-    reusable: bool = False
 
 
 ENDPOINT_KINDS: dict[str, EndpointKind] = {
@@ -40,14 +40,12 @@ ENDPOINT_KINDS: dict[str, EndpointKind] = {
             ("two-proportion", "logistic-adjusted", "cmh"),
             MODEL_HORIZON_DAYS,
             closed_form_truth=True,
-            reusable=True,
         ),
         EndpointKind(
             "time-to-event",
             ("log-rank", "stratified-log-rank", "cox"),
             MODEL_HORIZON_DAYS,
             closed_form_truth=True,
-            reusable=True,
         ),
         EndpointKind(
             "days-alive-out-of-hospital", ("mann-whitney",), COURSE_HORIZON_DAYS, course=True
@@ -64,7 +62,9 @@ class AnalysisKind:
     `scale` names the estimate's scale in the outputs; `ratio` says the estimate is
     a ratio (summarised on the log scale where that matters). `needs` is the endpoint
     field the analysis cannot do without (`covariates`, `strata`), if any.
-    `extras` are further per-trial estimates written beside `estimate`.
+    `extras` are further per-trial estimates written beside `estimate`. `laws`: the
+    analysis reads only each patient's arm, times and stratum, so the engine may draw
+    its data from the arms' exact outcome laws.
     """
 
     name: str
@@ -72,17 +72,18 @@ class AnalysisKind:
     ratio: bool = False
     needs: str | None = None
     extras: tuple[str, ...] = ()
+    laws: bool = False
 
 
 ANALYSES: dict[str, AnalysisKind] = {
     a.name: a
     for a in (
-        AnalysisKind("two-proportion", "risk-difference"),
+        AnalysisKind("two-proportion", "risk-difference", laws=True),
         AnalysisKind("logistic-adjusted", "risk-difference", needs="covariates"),
-        AnalysisKind("cmh", "risk-difference", needs="strata"),
-        AnalysisKind("log-rank", "hazard-ratio", ratio=True),
-        AnalysisKind("stratified-log-rank", "hazard-ratio", ratio=True, needs="strata"),
-        AnalysisKind("cox", "hazard-ratio", ratio=True),
+        AnalysisKind("cmh", "risk-difference", needs="strata", laws=True),
+        AnalysisKind("log-rank", "hazard-ratio", ratio=True, laws=True),
+        AnalysisKind("stratified-log-rank", "hazard-ratio", ratio=True, needs="strata", laws=True),
+        AnalysisKind("cox", "hazard-ratio", ratio=True, laws=True),
         AnalysisKind("mann-whitney", "probabilistic-index"),
         AnalysisKind("win-ratio", "win-ratio", ratio=True, extras=("win_odds", "net_benefit")),
     )

@@ -304,7 +304,6 @@ def _html(
     manifest = result.manifest
     info = manifest.get("protocol", {})
     title = (protocol.title if protocol is not None else "") or info.get("name", "cstrial run")
-    reuse = int(manifest.get("patient_reuse", 1))
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -317,11 +316,6 @@ def _html(
             for x in (
                 f"protocol {info.get('name')}",
                 f"{manifest.get('n_sims')} simulated trials per scenario",
-                *(
-                    [f"each patient in up to {reuse} trials (design effect in the SEs)"]
-                    if reuse > 1
-                    else []
-                ),
                 f"seed {manifest.get('seed')}",
                 f"cstrial {manifest.get('cstrial_version', __version__)}",
                 f"protocol SHA-256 {str(info.get('sha256', ''))[:12]}",

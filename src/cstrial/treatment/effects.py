@@ -73,6 +73,17 @@ class HazardCourse:
             total += self._multiplier(k) * (g[k + 1] - g[k])
         return self.h30 * total
 
+    def cumulative_hazard_grid(self, days: np.ndarray) -> np.ndarray:
+        """H_arm at each of `days` for every patient, (n, len(days)): the pieces' increments
+        of G are common to all patients, so this is one (n, pieces) @ (pieces, days) product."""
+        g = timing_fraction(np.minimum(self.edges[:, None], np.asarray(days)[None, :]))
+        increments = np.diff(g, axis=0)  # (pieces, days)
+        multipliers = np.stack(
+            [np.broadcast_to(self._multiplier(k), self.h30.shape) for k in range(len(self.slopes))],
+            axis=1,
+        )
+        return self.h30[:, None] * (multipliers @ increments)
+
     def risk(self, days: float) -> np.ndarray:
         """Probability of death by day t."""
         return risk_by(self.cumulative_hazard(days))

@@ -1,0 +1,293 @@
+"""Each arm's exact outcome law in a scenario's enrolled population, by quasi-Monte Carlo.
+
+Enrolled patients are independent draws from the eligible population, so when no
+analysis looks at covariates a patient's outcome can be drawn straight from its
+arm's marginal law: the survival curve S_a(t) = E[S(t | x, a) | x eligible], the
+population average of every patient's own survival under the arm. The
+expectation is an integral over the population's twelve latent standard normals
+(`cstrial.population.sample.population_from_normals`), computed by randomised
+quasi-Monte Carlo: independently scrambled Sobol' points (Owen 1997; scipy.stats.qmc),
+whose spread across scramblings estimates the error, doubled until every
+tabulated probability is within `LAW_TOLERANCE` (4 estimated SEs). The laws are
+properties of the model and the protocol, not of a run: they are drawn from a
+fixed seed.
+
+Every arm's hazard depends on a patient only through the linear predictor and IL-6,
+so the points are binned on those two (the bins' centroids carry the integrand) and
+a law is one weighted sum per grid day, for any number of arms and scenarios: the
+points are made once per population (cached). The same points give the eligible
+fraction, the baseline shift that calibrates
+`control_mortality_30d`, and each arm's true risk, so `true_effect`,
+`true_control_rate` and `true_treatment_rate` carry no reference-sample error.
+
+Laws may be split by a categorical covariate (strata: a stratified analysis draws
+each patient's stratum, then the outcome from that stratum's law).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy.special import ndtri
+
+from cstrial.disease import MODEL_HORIZON_DAYS, baseline_shift, linear_predictor, timing_fraction
+from cstrial.errors import CstrialError
+from cstrial.population.eligibility import Criteria, check_eligibility, eligible
+from cstrial.population.sample import DRAWS, Patients, population_from_normals
+from cstrial.protocol.covariates import COVARIATES
+from cstrial.protocol.effects import Effect
+from cstrial.treatment import hazard_course
+
+LAW_SEED = 20_261_124  # the laws' own fixed seed (cstrial.engine.plan lists the model seeds)
+LAW_TOLERANCE = 2e-4  # on every tabulated probability, at 2 estimated SEs (95%)
+SCRAMBLINGS = 8  # independent scramblings: their spread is the error estimate
+MAX_SCREENED = 1 << 22  # quasi-random patients screened at most (4 million)
+CHECK_DAYS = (1.0, 7.0, 30.0, 90.0, MODEL_HORIZON_DAYS)  # control survival checked on the way
+BLOCK = 1 << 16  # points made at once
+# Patients are binned by their linear predictor and log IL-6 (all a hazard course reads):
+# laws are sums over bins at the bins' centroids, whose error is second order in the widths.
+ETA_BIN = 0.02
+LOG_IL6_BIN = 0.05
+
+# Days at which survival is tabulated: dense where most deaths fall (the first days).
+_EARLY = np.geomspace(0.01, 30.0, 160)
+BASE_GRID = np.unique(np.concatenate([[0.0], _EARLY, np.linspace(30.0, MODEL_HORIZON_DAYS, 151)]))
+
+
+@dataclass(frozen=True)
+class OutcomeLaws:
+    """Survival of each arm in each stratum of the enrolled population, on a grid of days.
+
+    `survival[s, a, g]` = P(alive at `days[g]` | stratum s, arm a); `prevalence[s]`
+    the stratum's share of the enrolled; `error` the largest estimated SE of any
+    tabulated probability. Arms are in the plan's order (control first).
+    """
+
+    days: np.ndarray
+    survival: np.ndarray
+    prevalence: np.ndarray
+    strata: str | None
+    eligible_fraction: float
+    baseline_shift: float
+    error: float
+    points: int
+
+    def risk(self, days: float) -> np.ndarray:
+        """P(death by `days`) per stratum and arm, (S, A), by log-linear interpolation."""
+        return 1.0 - self.survival_at(np.asarray([days]))[..., 0]
+
+    def marginal_risk(self, days: float) -> np.ndarray:
+        """P(death by `days`) per arm over all strata, (A,)."""
+        return self.prevalence @ self.risk(days)
+
+    def survival_at(self, days: np.ndarray) -> np.ndarray:
+        """S at arbitrary days, (S, A, len(days)): log S is interpolated linearly (exact for a
+        constant hazard between grid days), and S is flat beyond the model's horizon."""
+        log_s = np.log(np.maximum(self.survival, 1e-300))
+        t = np.minimum(np.asarray(days, dtype=float), MODEL_HORIZON_DAYS)
+        flat = log_s.reshape(-1, self.days.size)
+        out = np.stack([np.interp(t, self.days, row) for row in flat])
+        return np.exp(out).reshape(*self.survival.shape[:2], t.size)
+
+    def death_days(self, u: np.ndarray, stratum: np.ndarray | int, arm: np.ndarray) -> np.ndarray:
+        """Days of death by inversion of each patient's stratum-arm survival at uniforms `u`
+        (inf: alive at the model's horizon). Shapes broadcast; `arm` indexes the plan's arms."""
+        log_s = np.log(np.maximum(self.survival, 1e-300))  # (S, A, G), decreasing in g
+        target = np.log(np.maximum(u, 1e-300))
+        rows = log_s[stratum, arm]  # (..., G)
+        # the first grid day at which log S falls to or below log u
+        after = np.sum(rows > target[..., None], axis=-1)
+        alive = after >= self.days.size
+        after = np.minimum(after, self.days.size - 1)
+        before = np.maximum(after - 1, 0)
+        lo = np.take_along_axis(rows, before[..., None], -1)[..., 0]
+        hi = np.take_along_axis(rows, after[..., None], -1)[..., 0]
+        t_lo, t_hi = self.days[before], self.days[after]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(hi < lo, (lo - target) / (lo - hi), 1.0)
+        day = t_lo + np.clip(share, 0.0, 1.0) * (t_hi - t_lo)
+        return np.where(alive, np.inf, day)
+
+
+def outcome_laws(
+    criteria: Criteria,
+    effects: tuple[Effect | None, ...],
+    *,
+    control_mortality_30d: float | None = None,
+    strata: str | None = None,
+    horizons: tuple[float, ...] = (),
+) -> OutcomeLaws:
+    """The laws of a scenario's arms (`effects`, control first) in its enrolled population.
+
+    With `control_mortality_30d`, the baseline is first shifted so that the control
+    arm's mean 30-day risk in the enrolled population equals it. `strata` splits the
+    laws by a categorical or boolean covariate; `horizons` are days added to the grid
+    (an endpoint's horizon is then tabulated exactly, not interpolated).
+    """
+    return _laws(
+        _criteria_key(criteria), tuple(effects), control_mortality_30d, strata, tuple(horizons)
+    )
+
+
+@dataclass(frozen=True)
+class _Points:
+    """A population's quasi-random eligible patients, binned: per bin its centroid (eta,
+    IL-6), stratum, and count in each scrambling."""
+
+    eta: np.ndarray
+    il6: np.ndarray
+    stratum: np.ndarray
+    counts: np.ndarray  # (scramblings, bins)
+    eta_all: np.ndarray  # every eligible point's eta (for calibration)
+    screened: int
+    n_strata: int
+
+    @property
+    def eligible_fraction(self) -> float:
+        return float(self.counts.sum() / self.screened)
+
+
+@lru_cache(maxsize=16)
+def _points(key: tuple, strata: str | None, target: float | None) -> _Points:
+    from scipy.stats import qmc  # here: only the main process plans, and only once
+
+    criteria = Criteria(inclusion=dict(key[0]), exclusion=dict(key[1]))
+    seeds = np.random.SeedSequence(LAW_SEED).spawn(SCRAMBLINGS)
+    engines = [qmc.Sobol(len(DRAWS), scramble=True, rng=np.random.default_rng(s)) for s in seeds]
+    parts: list[tuple[np.ndarray, ...]] = []
+    screened = 0
+    # rounds of 2^k points per scrambling (Sobol' balance holds at powers of two), doubled
+    # until the control arm's survival is known to the tolerance, with a margin for the
+    # other arms (whose laws are checked again when they are formed)
+    per_round = 1 << 13
+    while screened < MAX_SCREENED:
+        for r, engine in enumerate(engines):
+            for start in range(0, per_round, BLOCK):
+                patients = population_from_normals(
+                    ndtri(engine.random(min(BLOCK, per_round - start))).T
+                )
+                keep = eligible(patients, criteria)
+                chosen = {k: v[keep] for k, v in patients.items()}
+                parts.append(
+                    (
+                        np.full(len(chosen["age"]), r),
+                        linear_predictor(chosen),
+                        np.log(chosen["il6_pg_ml"]),
+                        _stratum_codes(chosen, strata),
+                    )
+                )
+        screened += per_round * SCRAMBLINGS
+        per_round = screened // SCRAMBLINGS  # the next round doubles the points
+        if _control_error(parts, target) <= 0.8 * LAW_TOLERANCE / 2:
+            break
+    found = sum(len(p[1]) for p in parts)
+    check_eligibility(found / screened)
+    scrambling, eta, log_il6, stratum = (np.concatenate(c) for c in zip(*parts, strict=True))
+    codes = np.stack(
+        [
+            stratum,
+            np.floor(eta / ETA_BIN).astype(np.int64),
+            np.floor(log_il6 / LOG_IL6_BIN).astype(np.int64),
+        ]
+    )
+    # one integer per bin, then bins in order of that integer
+    span = codes.max(axis=1) - codes.min(axis=1) + 1
+    flat = np.ravel_multi_index(tuple(codes - codes.min(axis=1)[:, None]), tuple(span))
+    unique, inverse = np.unique(flat, return_inverse=True)
+    n_bins = unique.size
+    size = np.bincount(inverse, minlength=n_bins)
+    counts = np.bincount(scrambling * n_bins + inverse, minlength=SCRAMBLINGS * n_bins)
+    return _Points(
+        eta=np.bincount(inverse, eta, n_bins) / size,
+        il6=np.exp(np.bincount(inverse, log_il6, n_bins) / size),
+        stratum=np.bincount(inverse, stratum, n_bins).astype(np.int64) // size,
+        counts=counts.reshape(SCRAMBLINGS, n_bins).astype(float),
+        eta_all=eta,
+        screened=screened,
+        n_strata=_n_levels(strata),
+    )
+
+
+def _control_error(parts: list[tuple[np.ndarray, ...]], target: float | None) -> float:
+    """The estimated SE of the control arm's survival at `CHECK_DAYS` from the points so far."""
+    scrambling = np.concatenate([p[0] for p in parts])
+    eta = np.concatenate([p[1] for p in parts])
+    if eta.size < 2 * SCRAMBLINGS:
+        return np.inf
+    shift = 0.0 if target is None else baseline_shift(eta, target, 30.0)
+    alive = np.exp(-np.exp(eta + shift)[:, None] * timing_fraction(np.array(CHECK_DAYS)))
+    means = np.stack([alive[scrambling == r].mean(axis=0) for r in range(SCRAMBLINGS)])  # (R, days)
+    return float(np.max(np.std(means, axis=0, ddof=1)) / np.sqrt(SCRAMBLINGS))
+
+
+@lru_cache(maxsize=64)
+def _laws(
+    key: tuple,
+    effects: tuple[Effect | None, ...],
+    target: float | None,
+    strata: str | None,
+    horizons: tuple[float, ...],
+) -> OutcomeLaws:
+    points = _points(key, strata, target)
+    days = np.unique(np.concatenate([BASE_GRID, [min(h, MODEL_HORIZON_DAYS) for h in horizons]]))
+    shift = 0.0 if target is None else baseline_shift(points.eta_all, target, 30.0)
+    h30 = np.exp(points.eta + shift)
+    # (scramblings, strata, bins): each scrambling's points of each stratum, as weights
+    weights = np.zeros((SCRAMBLINGS, points.n_strata, points.eta.size))
+    for s in range(points.n_strata):
+        weights[:, s] = np.where(points.stratum == s, points.counts, 0.0)
+    per = np.empty((SCRAMBLINGS, points.n_strata, len(effects), days.size))
+    for a, effect in enumerate(effects):
+        alive = np.exp(
+            -hazard_course(effect, h30, points.il6, float(days[-1])).cumulative_hazard_grid(days)
+        )
+        per[:, :, a] = weights @ alive  # (R, S, G)
+    totals = weights.sum(axis=2)  # (R, S)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        laws = per / totals[:, :, None, None]
+    error = float(np.nanmax(np.nanstd(laws, axis=0, ddof=1)) / np.sqrt(SCRAMBLINGS))
+    fraction = points.eligible_fraction
+    if not 2 * error <= LAW_TOLERANCE:
+        raise CstrialError(
+            f"the arms' outcome laws could not be computed to {LAW_TOLERANCE} with "
+            f"{points.screened:,} quasi-random patients (estimated error {2 * error:.2g}); "
+            f"the eligible fraction is {fraction:.2%}. Widen the inclusion criteria, or set "
+            "simulation.sampler: patients"
+        )
+    pooled = totals.sum(axis=0)
+    survival = per.sum(axis=0) / pooled[:, None, None]
+    survival[:, :, 0] = 1.0  # alive at day 0, exactly
+    return OutcomeLaws(
+        days=days,
+        survival=np.clip(survival, 0.0, 1.0),
+        prevalence=pooled / pooled.sum(),
+        strata=strata,
+        eligible_fraction=fraction,
+        baseline_shift=shift,
+        error=error,
+        points=points.screened,
+    )
+
+
+def _n_levels(strata: str | None) -> int:
+    if strata is None:
+        return 1
+    covariate = COVARIATES[strata]
+    return 2 if covariate.kind == "boolean" else len(covariate.levels)
+
+
+def _stratum_codes(patients: Patients, strata: str | None) -> np.ndarray:
+    n = len(patients["age"])
+    if strata is None:
+        return np.zeros(n, dtype=np.int64)
+    return np.asarray(patients[strata], dtype=np.int64)
+
+
+def _criteria_key(criteria: Criteria) -> tuple:
+    def freeze(mapping: Mapping) -> tuple:
+        return tuple(sorted((k, tuple(v)) for k, v in mapping.items()))
+
+    return freeze(criteria.inclusion), freeze(criteria.exclusion)
