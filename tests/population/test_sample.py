@@ -8,8 +8,17 @@ import numpy as np
 import pytest
 from scipy.special import ndtr
 
-from cstrial.population import sample_population
-from cstrial.population.sample import _phenotype_cuts, bivariate_normal_cdf, egfr_ckd_epi_2021
+from cstrial.population import POPULATION, sample_population
+from cstrial.population.parameters import LOG_NORMAL
+from cstrial.population.sample import (
+    DRAWS,
+    _phenotype_cuts,
+    bivariate_normal_cdf,
+    bounded_latent,
+    egfr_ckd_epi_2021,
+    population_from_normals,
+    screen,
+)
 
 N = 400_000
 
@@ -37,6 +46,15 @@ SHARES = [
 @pytest.mark.parametrize(("covariate", "code", "target", "source"), SHARES)
 def test_category_shares_match_published_mix(patients, covariate, code, target, source):
     _within_4se(np.mean(patients[covariate] == code), target, N)
+
+
+def test_comatose_share_among_arrests(patients):
+    # p_comatose_given_arrest 0.60 [derived from DanGer Shock's 20.3% resuscitated, non-comatose]
+    _within_4se(
+        patients["comatose_after_arrest"][patients["cardiac_arrest"]].mean(),
+        0.60,
+        patients["cardiac_arrest"].sum(),
+    )
 
 
 def test_arrest_is_more_frequent_in_ami_than_in_hf(patients):
@@ -85,6 +103,102 @@ def test_comatose_only_after_arrest(patients):
 def test_lvef_is_truncated_to_published_range(patients):
     assert patients["lvef_pct"].min() >= 10
     assert patients["lvef_pct"].max() <= 60
+
+
+# covariate, lower and upper physiological limit (sources in population.parameters)
+LIMITS = [
+    ("lactate_mmol_l", POPULATION["lactate_min"], POPULATION["lactate_max"]),
+    ("il6_pg_ml", POPULATION["il6_min"], POPULATION["il6_max"]),
+    ("crp_mg_l", POPULATION["crp_min"], POPULATION["crp_max"]),
+    ("age", POPULATION["age_min"], POPULATION["age_max"]),
+    ("lvef_pct", POPULATION["lvef_min"], POPULATION["lvef_max"]),
+]
+
+
+@pytest.mark.parametrize(("covariate", "low", "high"), LIMITS, ids=[c[0] for c in LIMITS])
+def test_every_covariate_stays_within_its_physiological_limits(covariate, low, high):
+    """Extreme latent draws (|z| up to 40) still give values inside the limits."""
+    z = np.random.default_rng(9).standard_normal((len(DRAWS), 200_000))
+    z[:, :1000] *= 40.0  # far tails on purpose
+    values = population_from_normals(z)[covariate]
+    assert np.all(np.isfinite(values))
+    assert values.min() >= low and values.max() <= high
+
+
+def test_egfr_stays_within_the_range_the_creatinine_limits_allow():
+    z = np.random.default_rng(10).standard_normal((len(DRAWS), 100_000)) * 10.0
+    egfr = population_from_normals(z)["egfr_ml_min"]
+    assert egfr.min() > 2.0 and egfr.max() < 200.0
+
+
+def test_bounding_leaves_the_calibrated_body_of_each_marginal_alone(patients):
+    """Between the knots the covariate is exactly the published log-normal: the quartiles
+    and median are those of the unbounded law (Hamburg lactate and CRP, CardShock creatinine)."""
+    for name in ("lactate_mmol_l", "il6_pg_ml", "crp_mg_l"):
+        _, median, sd_log, _, _ = LOG_NORMAL[name]
+        q1, q2, q3 = np.quantile(patients[name], [0.25, 0.5, 0.75])
+        exact = POPULATION[median] * np.exp(POPULATION[sd_log] * np.array([-0.6745, 0, 0.6745]))
+        np.testing.assert_allclose([q1, q2, q3], exact, rtol=0.02)
+
+
+def test_bounded_latent_is_monotone_identity_between_knots_and_keeps_tail_mass():
+    z = np.linspace(-12, 12, 200_001)
+    low_z, high_z = -2.0, 1.7
+    out = bounded_latent(z, low_z, high_z)
+    assert out.min() >= low_z and out.max() <= high_z
+    # monotone up to ndtri's last bit in the far tails, strictly where Phi(-z) is resolvable
+    assert np.all(np.diff(out) >= -1e-12)
+    moderate = np.abs(z) <= 6
+    assert np.all(np.diff(out[moderate]) > 0)
+    high_knot = -ndtri_(4 * ndtr(-high_z))
+    low_knot = ndtri_(4 * ndtr(low_z))
+    inside = (z >= low_knot) & (z <= high_knot)
+    np.testing.assert_array_equal(out[inside], z[inside])
+    # the probability above the knot is unchanged: P(out > k) = P(z > k)
+    rng = np.random.default_rng(4)
+    draws = rng.standard_normal(2_000_000)
+    mapped = bounded_latent(draws, low_z, high_z)
+    assert np.mean(mapped > high_knot) == pytest.approx(np.mean(draws > high_knot), abs=1e-12)
+    # and the tail keeps the normal's shape, rescaled into (knot, limit]: density x 4/3
+    share = np.mean((mapped > high_knot) & (mapped <= 0.5 * (high_knot + high_z)))
+    expected = (ndtr(0.5 * (high_knot + high_z)) - ndtr(high_knot)) * 4 / 3
+    assert share == pytest.approx(expected, abs=4 * np.sqrt(expected / 2e6))
+
+
+def ndtri_(p):
+    from scipy.special import ndtri
+
+    return float(ndtri(p))
+
+
+def test_sample_population_is_population_from_normals_of_the_same_draws():
+    """The draw-order contract: sample_population(rng, n) uses rng.standard_normal((12, n))."""
+    a = sample_population(np.random.default_rng(5), 20_000)
+    b = population_from_normals(np.random.default_rng(5).standard_normal((len(DRAWS), 20_000)))
+    assert list(a) == list(b)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+
+
+def test_screening_in_stages_keeps_the_law_of_the_full_draw():
+    """Dropping candidates after the etiology stage changes which draws later stages use,
+    not the law: AMI patients screened alone look like the AMI patients of a full draw."""
+    full = sample_population(np.random.default_rng(6), 200_000)
+    ami_only, _ = screen(
+        np.random.default_rng(7), 200_000, lambda p: p["etiology"] == 0 if "etiology" in p else None
+    )
+    ami = full["etiology"] == 0
+    assert np.all(ami_only["etiology"] == 0)
+    for name in ("age", "lactate_mmol_l", "lvef_pct"):
+        assert np.median(ami_only[name]) == pytest.approx(np.median(full[name][ami]), rel=0.02)
+    assert ami_only["cardiac_arrest"].mean() == pytest.approx(
+        full["cardiac_arrest"][ami].mean(), abs=0.01
+    )
+
+
+def test_population_from_normals_rejects_the_wrong_shape():
+    with pytest.raises(ValueError, match="shape"):
+        population_from_normals(np.zeros((11, 5)))
 
 
 def test_egfr_matches_ckd_epi_2021_worked_value():

@@ -1,10 +1,34 @@
 """Draw virtual cardiogenic-shock patients: a Gaussian copula over the latent severity and biomarkers.
 
-A latent severity S sets the SCAI stage (thresholds at the stage mix); lactate,
-IL-6, CRP, creatinine and LVEF share a Gaussian copula with S, so IL-6 and
-lactate rise with stage. Etiology sets age and the arrest and MCS probabilities;
-arrest and MCS load on S through probit models. Categorical covariates are int8
-codes into `COVARIATES[name].levels`; booleans are bool; the rest float64.
+Every patient is a deterministic function of 12 independent standard normals
+(`population_from_normals`), in this order (`DRAWS`):
+
+    0  etiology                 AMI / HF / other by thresholds at the etiology shares
+    1-6  severity, lactate, il6, crp, creatinine, lvef
+                                the copula: multiplied by the Cholesky factor of
+                                `latent_correlation`; severity sets the SCAI stage
+    7  age                      normal by etiology, bounded to age_min-age_max
+    8  sex                      male below the threshold of p_male
+    9  cardiac_arrest           the probit's own noise (it also loads on severity)
+    10 comatose_after_arrest    below the threshold of p_comatose_given_arrest
+    11 mcs_at_baseline          the probit's own noise (it also loads on severity)
+
+`sample_population(rng, n)` draws them as `rng.standard_normal((12, n))` would,
+row after row (the same numbers, the same patients). `screen` draws the rows
+stage by stage (etiology; the copula and what it sets; age, sex and eGFR; arrest,
+coma and MCS; LVEF) only for the candidates still in, so eligibility criteria
+drop candidates before later stages draw anything for them: the same law with
+fewer draws. The engine can integrate over the population by feeding
+`population_from_normals` with transformed quasi-random points instead.
+
+Continuous covariates stay within physiological limits (`bounded_latent`): a
+covariate's latent normal is left alone between two knots and only its tails
+beyond them are compressed, monotonically, into the limits. The calibrated body
+of each marginal (the published medians and quartiles) is exactly the
+log-normal (normal for age) it was fitted as, and ranks, hence the copula, are
+unchanged. LVEF is a normal truncated to its limits through its copula quantile.
+Categorical covariates are int8 codes into `COVARIATES[name].levels`; booleans
+are bool; the rest float64.
 """
 
 from __future__ import annotations
@@ -16,9 +40,25 @@ import numpy as np
 from scipy.special import ndtr, ndtri, owens_t
 
 from cstrial.parameters import ParameterTable
-from cstrial.population.parameters import LATENT, POPULATION, latent_correlation
+from cstrial.population.parameters import LATENT, LOG_NORMAL, POPULATION, latent_correlation
 
 Patients = dict[str, np.ndarray]
+
+# The standard normals one patient is made of, in draw order (rows of `population_from_normals`).
+DRAWS: tuple[str, ...] = (
+    "etiology",
+    *LATENT,
+    "age",
+    "sex",
+    "cardiac_arrest",
+    "comatose_after_arrest",
+    "mcs_at_baseline",
+)
+
+# Tails are compressed beyond the knot where the tail holds TAIL_RATIO times the mass the
+# unbounded law puts beyond the limit: between knot and limit the density is scaled by
+# TAIL_RATIO / (TAIL_RATIO - 1) = 4/3, and nothing below the knot moves.
+TAIL_RATIO = 4.0
 
 # CKD-EPI 2021 race-free creatinine equation (Inker LA et al., NEJM 2021;385:1737).
 _CKD_EPI = {
@@ -29,13 +69,37 @@ _CKD_EPI = {
 
 # Decides, from the covariates drawn so far, which candidates stay: a mask, or None to keep all.
 Keep = Callable[[Patients], np.ndarray | None]
+# Returns the next `rows` standard normals for the `alive` candidates still in, shape (rows, alive).
+_Draw = Callable[[int, int], np.ndarray]
 
 
 def sample_population(
     rng: np.random.Generator, n: int, table: ParameterTable = POPULATION
 ) -> Patients:
-    """Draw `n` patients of the default CS population (SCAI C-E) as a dict of arrays."""
+    """Draw `n` patients of the default CS population (SCAI C-E) as a dict of arrays.
+
+    The same patients as `population_from_normals(rng.standard_normal((12, n)))`.
+    """
     return screen(rng, n, None, table)[0]
+
+
+def population_from_normals(z: np.ndarray, table: ParameterTable = POPULATION) -> Patients:
+    """The patients made of the standard normals `z`, shape (12, n): row k is `DRAWS[k]`.
+
+    A deterministic, vectorised transform (the population's law is that of z ~ N(0, I)),
+    so expectations over the population can be computed from quasi-random points,
+    e.g. z = ndtri(scrambled Sobol' points).
+    """
+    z = np.asarray(z, dtype=float)
+    if z.ndim != 2 or z.shape[0] != len(DRAWS):
+        raise ValueError(f"z must have shape ({len(DRAWS)}, n), found {z.shape}")
+    rows = iter(range(len(DRAWS)))
+
+    def draw(count: int, alive: int) -> np.ndarray:
+        picked = [next(rows) for _ in range(count)]
+        return z[picked[0] : picked[-1] + 1]
+
+    return _screen(draw, z.shape[1], None, table)[0]
 
 
 def screen(
@@ -44,24 +108,28 @@ def screen(
     """Screen `n` candidates in stages; return those `keep` lets through and their positions.
 
     Covariates are drawn stage by stage (etiology; the latent copula and what it sets;
-    age, sex and eGFR; arrest, coma and MCS; LVEF), each stage from fresh draws for
-    the candidates still in, and `keep` is asked after every stage (given that stage's
-    covariates), so criteria drop candidates before later stages draw anything for
-    them: the same law as drawing everyone, with fewer draws.
+    age, sex and eGFR; arrest, coma and MCS; LVEF), each stage from fresh standard
+    normals for the candidates still in, and `keep` is asked after every stage (given
+    that stage's covariates), so criteria drop candidates before later stages draw
+    anything for them: the same law as drawing everyone, with fewer draws.
     """
+    return _screen(lambda rows, alive: rng.standard_normal((rows, alive)), n, keep, table)
+
+
+def _screen(
+    draw: _Draw, n: int, keep: Keep | None, table: ParameterTable
+) -> tuple[Patients, np.ndarray]:
     p = table
     stages = _Stages(n, keep)
-    u_etiology = rng.random(n)  # etiology codes: 0 AMI, 1 HF, 2 other
-    etiology = np.where(
-        u_etiology < p["p_etiology_ami"],
-        0,
-        np.where(u_etiology < p["p_etiology_ami"] + p["p_etiology_hf"], 1, 2),
-    ).astype(np.int8)
+    (z_etiology,) = draw(1, stages.alive)  # etiology codes: 0 AMI, 1 HF, 2 other
+    ami_cut = ndtri(p["p_etiology_ami"])
+    hf_cut = ndtri(p["p_etiology_ami"] + p["p_etiology_hf"])
+    etiology = (z_etiology > ami_cut).astype(np.int8) + (z_etiology > hf_cut).astype(np.int8)
     stages.add({"etiology": etiology})
     (etiology,) = stages.carry(etiology)
 
     chol = np.linalg.cholesky(latent_correlation(table))
-    z = chol @ rng.standard_normal((len(LATENT), stages.alive))  # rows contiguous: fast
+    z = chol @ draw(len(LATENT), stages.alive)  # rows contiguous: fast
     latent = {name: z[i] for i, name in enumerate(LATENT)}
     c_cut = ndtri(p["p_scai_c"])
     d_cut = ndtri(p["p_scai_c"] + p["p_scai_d"])
@@ -70,31 +138,30 @@ def screen(
         {
             "scai_stage": (severity > c_cut).astype(np.int8) + (severity > d_cut).astype(np.int8),
             "phenotype": _phenotype(latent["lactate"], latent["creatinine"], table),
-            "lactate_mmol_l": np.exp(
-                np.log(p["lactate_median"]) + p["lactate_sd_log"] * latent["lactate"]
-            ),
-            "il6_pg_ml": np.exp(np.log(p["il6_median"]) + p["il6_sd_log"] * latent["il6"]),
-            "crp_mg_l": np.exp(np.log(p["crp_median"]) + p["crp_sd_log"] * latent["crp"]),
+            **{
+                name: _log_normal(latent[LOG_NORMAL[name][0]], name, table)
+                for name in ("lactate_mmol_l", "il6_pg_ml", "crp_mg_l")
+            },
         }
     )
     etiology, severity, creatinine, lvef = stages.carry(
         etiology, latent["severity"], latent["creatinine"], latent["lvef"]
     )
 
-    age_mean = np.array([p["age_mean_ami"], p["age_mean_hf"], p["age_mean_other"]])[etiology]
-    age_sd = np.array([p["age_sd_ami"], p["age_sd_hf"], p["age_sd_other"]])[etiology]
-    age = _truncated_normal_by_rejection(rng, age_mean, age_sd, p["age_min"], p["age_max"])
-    sex = (rng.random(stages.alive) < p["p_male"]).astype(np.int8)  # 0 female, 1 male
-    log_creatinine = np.log(p["creatinine_median"]) + p["creatinine_sd_log"] * creatinine
-    egfr = _egfr_from_log_creatinine(log_creatinine, age, sex == 1)
+    z_age, z_sex = draw(2, stages.alive)
+    age = _age(z_age, etiology, table)
+    sex = (z_sex < ndtri(p["p_male"])).astype(np.int8)  # 0 female, 1 male
+    creatinine_mg_dl = _log_normal(creatinine, "creatinine", table)
+    egfr = _egfr_from_log_creatinine(np.log(creatinine_mg_dl), age, sex == 1)
     stages.add({"age": age, "sex": sex, "egfr_ml_min": egfr})
     etiology, severity, lvef = stages.carry(etiology, severity, lvef)
 
+    z_arrest, z_coma, z_mcs = draw(3, stages.alive)
     arrest_cut = ndtri(1.0 - np.array([p["p_arrest_ami"], p["p_arrest_hf"], p["p_arrest_other"]]))
-    arrest = _probit_event(rng, severity, arrest_cut[etiology], p["arrest_severity_loading"])
-    comatose = arrest & (rng.random(stages.alive) < p["p_comatose_given_arrest"])
+    arrest = _probit_event(z_arrest, severity, arrest_cut[etiology], p["arrest_severity_loading"])
+    comatose = arrest & (z_coma < ndtri(p["p_comatose_given_arrest"]))
     mcs_cut = ndtri(1.0 - np.array([p["p_mcs_ami"], p["p_mcs_non_ami"], p["p_mcs_non_ami"]]))
-    mcs = _probit_event(rng, severity, mcs_cut[etiology], p["mcs_severity_loading"])
+    mcs = _probit_event(z_mcs, severity, mcs_cut[etiology], p["mcs_severity_loading"])
     stages.add(
         {"cardiac_arrest": arrest, "comatose_after_arrest": comatose, "mcs_at_baseline": mcs}
     )
@@ -225,30 +292,70 @@ def _egfr_from_log_creatinine(
     )
 
 
-def _truncated_normal_by_rejection(
-    rng: np.random.Generator, mean: np.ndarray, sd: np.ndarray, low: float, high: float
-) -> np.ndarray:
-    """N(mean, sd) truncated to [low, high]: draw, then redraw the few outside until none are."""
-    values = mean + sd * rng.standard_normal(mean.shape)
-    outside = np.flatnonzero((values < low) | (values > high))
-    while outside.size:
-        values[outside] = mean[outside] + sd[outside] * rng.standard_normal(outside.size)
-        outside = outside[(values[outside] < low) | (values[outside] > high)]
-    return values
-
-
 def _truncated_normal(
     u: np.ndarray, mean: np.ndarray | float, sd: np.ndarray | float, low: float, high: float
 ) -> np.ndarray:
     """Inverse-CDF draw from N(mean, sd) truncated to [low, high], given uniforms u."""
     a = ndtr((low - mean) / sd)
     b = ndtr((high - mean) / sd)
-    return mean + sd * ndtri(a + u * (b - a))
+    values = mean + sd * ndtri(a + u * (b - a))
+    return np.clip(values, low, high, out=values)  # rounding at the limits
 
 
 def _probit_event(
-    rng: np.random.Generator, severity: np.ndarray, cut: np.ndarray, loading: float
+    noise: np.ndarray, severity: np.ndarray, cut: np.ndarray, loading: float
 ) -> np.ndarray:
     """Events with probability 1 - Phi(cut) whose latent normal correlates `loading` with severity."""
-    latent = loading * severity + np.sqrt(1.0 - loading**2) * rng.standard_normal(severity.shape)
+    latent = loading * severity + np.sqrt(1.0 - loading**2) * noise
     return latent > cut
+
+
+def _log_normal(latent: np.ndarray, name: str, table: ParameterTable) -> np.ndarray:
+    """A log-normal covariate from its copula coordinate, bounded to its physiological limits."""
+    _, median, sd_log, low, high = LOG_NORMAL[name]
+    mu, sigma = np.log(table[median]), table[sd_log]
+    low_z = (np.log(table[low]) - mu) / sigma
+    high_z = (np.log(table[high]) - mu) / sigma
+    values = np.exp(mu + sigma * bounded_latent(latent, low_z, high_z))
+    return np.clip(values, table[low], table[high], out=values)  # rounding at the limits
+
+
+def _age(z: np.ndarray, etiology: np.ndarray, table: ParameterTable) -> np.ndarray:
+    """Age: normal by etiology, bounded to age_min-age_max like the log-normal covariates."""
+    p = table
+    mean = np.array([p["age_mean_ami"], p["age_mean_hf"], p["age_mean_other"]])
+    sd = np.array([p["age_sd_ami"], p["age_sd_hf"], p["age_sd_other"]])
+    low_z, high_z = (p["age_min"] - mean) / sd, (p["age_max"] - mean) / sd
+    bounded = np.empty_like(z)
+    for code in range(3):  # three etiologies: three sets of knots, each applied where it belongs
+        rows = np.flatnonzero(etiology == code)
+        bounded[rows] = bounded_latent(z[rows], low_z[code], high_z[code])
+    age = mean[etiology] + sd[etiology] * bounded
+    return np.clip(age, p["age_min"], p["age_max"], out=age)  # rounding at the limits
+
+
+def bounded_latent(
+    z: np.ndarray, low_z: float, high_z: float, ratio: float = TAIL_RATIO
+) -> np.ndarray:
+    """Standard-normal values with their tails compressed, monotonically, into [low_z, high_z].
+
+    Above the knot k (where 1 - Phi(k) = ratio * (1 - Phi(high_z))), z becomes
+    -ndtri(m + (1 - 1/ratio) * Phi(-z)), m = 1 - Phi(high_z): k stays k and +inf goes to
+    high_z, so the mass above k is spread over (k, high_z] with the normal's shape and
+    density ratio / (ratio - 1). The lower tail mirrors it; between the knots z is
+    unchanged. Only tail values are transformed, so the cost is small.
+    """
+    if not low_z < 0.0 < high_z:
+        raise ValueError(f"limits must straddle the median, found [{low_z}, {high_z}]")
+    out = np.array(z, dtype=float, copy=True)
+    share = 1.0 - 1.0 / ratio
+    high_mass, low_mass = float(ndtr(-high_z)), float(ndtr(low_z))
+    if ratio * max(high_mass, low_mass) >= 0.5:
+        raise ValueError("a limit is too close to the median for its tail to be compressed")
+    if high_mass > 0.0:
+        rows = np.flatnonzero(out > -ndtri(ratio * high_mass))
+        out[rows] = np.minimum(-ndtri(high_mass + share * ndtr(-out[rows])), high_z)
+    if low_mass > 0.0:
+        rows = np.flatnonzero(out < ndtri(ratio * low_mass))
+        out[rows] = np.maximum(ndtri(low_mass + share * ndtr(out[rows])), low_z)
+    return out
