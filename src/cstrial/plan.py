@@ -14,7 +14,7 @@ import numpy as np
 
 from cstrial.accrual import DAYS_PER_MONTH, enrolment_months
 from cstrial.design import group_sequential_boundaries
-from cstrial.disease import MODEL_HORIZON_DAYS, baseline_shift, linear_predictor
+from cstrial.disease import MODEL_HORIZON_DAYS, baseline_shift, late_log_ratio, linear_predictor
 from cstrial.pool import design_effect
 from cstrial.population import Criteria, eligible, sample_population
 from cstrial.population.eligibility import check_eligibility
@@ -93,6 +93,7 @@ def plan_scenario(scenario: object, seed: int) -> ScenarioPlan:
     target = protocol.population.control_mortality_30d
     shift = baseline_shift(eta, target, 30.0) if target is not None else 0.0
     h30 = np.exp(eta + shift)
+    late = late_log_ratio(reference, eta + shift)
 
     n = design.sample_size
     look_patients = _look_counts(design.looks, n)
@@ -104,7 +105,7 @@ def plan_scenario(scenario: object, seed: int) -> ScenarioPlan:
     active = [i for i, arm in enumerate(protocol.arms) if not arm.control]
     alpha = design.alpha / len(active)  # Bonferroni until Dunnett arrives
     risks = {
-        i: arm_risk(arm.effect, h30, reference["il6_pg_ml"], endpoint.horizon_days)
+        i: arm_risk(arm.effect, h30, reference["il6_pg_ml"], endpoint.horizon_days, late)
         for i, arm in enumerate(protocol.arms)
     }
     control_risk = risks[control_index]
@@ -197,16 +198,24 @@ def patient_risk(
     Infection harms are left out: their timing has no closed form per patient.
     """
     horizon = float(endpoint.horizon_days)  # type: ignore[attr-defined]
-    return hazard_course(effect, h30, reference["il6_pg_ml"], horizon).risk(horizon)
+    late = late_log_ratio(reference, np.log(h30))
+    return hazard_course(effect, h30, reference["il6_pg_ml"], horizon, late=late).risk(horizon)
 
 
-def arm_risk(effect: object | None, h30: np.ndarray, il6: np.ndarray, horizon_days: float) -> float:
+def arm_risk(
+    effect: object | None,
+    h30: np.ndarray,
+    il6: np.ndarray,
+    horizon_days: float,
+    late: np.ndarray | float,
+) -> float:
     """Mean risk of death by the horizon under an arm, over the reference population.
 
-    Exact from the hazard course; with infection harms, whose timing has no closed
-    form here, by a fixed-seed simulation of every reference patient (SE < 0.0012).
+    `late` is the patients' late log ratio (`disease.late_log_ratio`). Exact from the
+    hazard course; with infection harms, whose timing has no closed form here, by a
+    fixed-seed simulation of every reference patient (SE < 0.0012).
     """
-    course = hazard_course(effect, h30, il6, horizon_days)
+    course = hazard_course(effect, h30, il6, horizon_days, late=late)
     ratio = getattr(effect, "infection_hazard_ratio", 1.0)
     if ratio <= 1.0:
         return float(course.risk(horizon_days).mean())
@@ -238,6 +247,7 @@ def reference_effect(
     m = min(REFERENCE_EFFECT_PATIENTS, len(reference["age"]) // 2)  # rare eligibility: fewer
     patients = {k: v[: 2 * m] for k, v in reference.items()}
     h30 = np.exp(eta[: 2 * m])
+    late = late_log_ratio(patients, eta[: 2 * m])
     arms = np.repeat(np.array([0, 1], dtype=np.int8), m)
     # its own stream: the reference population's seed would replay the covariates' draws
     rng = np.random.default_rng(REFERENCE_EFFECT_SEED)
@@ -247,8 +257,12 @@ def reference_effect(
     for arm, arm_effect in ((0, None), (1, effect)):
         mask = arms == arm
         course = hazard_course(
-            arm_effect, h30[mask], patients["il6_pg_ml"][mask], endpoint.horizon_days
-        )  # type: ignore[attr-defined]
+            arm_effect,
+            h30[mask],
+            patients["il6_pg_ml"][mask],
+            endpoint.horizon_days,  # type: ignore[attr-defined]
+            late=late[mask],
+        )
         death[mask] = course.death_time(exposure[mask], MODEL_HORIZON_DAYS)
         ratio[mask] = course.cumulative_hazard(30.0) / h30[mask]
     drawn = simulate_course(rng, patients, death, ratio, death_eta=eta[: 2 * m])

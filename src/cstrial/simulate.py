@@ -20,7 +20,7 @@ from threadpoolctl import ThreadpoolController
 
 from cstrial.accrual import DAYS_PER_MONTH, enrolled_by
 from cstrial.design import conditional_power
-from cstrial.disease import MODEL_HORIZON_DAYS, linear_predictor
+from cstrial.disease import MODEL_HORIZON_DAYS, late_log_ratio, linear_predictor
 from cstrial.disease.course import simulate_course
 from cstrial.disease.model import death_days
 from cstrial.endpoints import AnalysisResult, TrialCourse, analyse, outcome_at
@@ -86,6 +86,7 @@ def simulate_trials(
     arms = permuted_blocks(rng, replicates, n, plan.allocation).reshape(-1)
 
     h30 = np.exp(eta)
+    late = late_log_ratio(patients, eta)
     if not plan.needs_course:
         eta = None  # only the disease course needs it: 8 bytes a patient less at the peak
     exposure = rng.standard_exponential(size)
@@ -95,13 +96,19 @@ def simulate_trials(
     by_arm = np.argsort(arms, kind="stable")
     ends = np.cumsum([np.count_nonzero(arms == j) for j in range(len(plan.effects))])
     h30_by_arm, target_by_arm = h30[by_arm], (exposure / h30)[by_arm]
-    il6_by_arm = il6[by_arm]
+    il6_by_arm, late_by_arm = il6[by_arm], late.reshape(-1)[by_arm]
     fraction = np.empty(size)
     hazard_ratio_30d = np.ones(size) if plan.needs_course else None
     courses = {}
     for j, effect in enumerate(plan.effects):
         arm = slice(ends[j - 1] if j else 0, ends[j])
-        course = hazard_course(effect, h30_by_arm[arm], il6_by_arm[arm], plan.horizon_days)
+        course = hazard_course(
+            effect,
+            h30_by_arm[arm],
+            il6_by_arm[arm],
+            plan.horizon_days,
+            late=late_by_arm[arm],
+        )
         fraction[by_arm[arm]] = course.death_fraction(target_by_arm[arm])
         courses[j] = (by_arm[arm], course)  # the arm's patients in increasing order
         if plan.needs_course and effect is not None:

@@ -79,7 +79,7 @@ COURSE_LIMIT_DAYS = 30.0  # organ support and hospital stay are simulated to day
 SPENDING_FUNCTIONS: tuple[str, ...] = get_args(SpendingFunctionName)
 MAX_LOOKS = 20
 MAX_PATIENT_REUSE = 64  # beyond this the pool's Monte Carlo design effect is not negligible
-HORIZON_LIMIT_DAYS = 180.0  # the disease model simulates the first 180 days
+HORIZON_LIMIT_DAYS = 365.0  # the disease model simulates the first 365 days (one year)
 
 # Named in DESIGN.md but not built in this version: told "not available", not "unknown".
 _LATER_TYPES: tuple[str, ...] = ()
@@ -97,7 +97,7 @@ Component = Annotated[ComponentName, choice(ComponentName, "hierarchy component"
 Testing = Annotated[TestingName, choice(TestingName, "testing strategy")]
 Probability = Annotated[float, number(gt=0, lt=1)]
 Horizon = Annotated[
-    float, number(gt=0, le=HORIZON_LIMIT_DAYS, note="the disease model simulates 180 days")
+    float, number(gt=0, le=HORIZON_LIMIT_DAYS, note="the disease model simulates 365 days")
 ]
 Alpha = Annotated[float, number(gt=0, lt=0.5, note="one-sided")]
 Look = Annotated[float, number(gt=0, le=1, note="an information fraction")]
