@@ -31,10 +31,9 @@ import joblib
 import pandas as pd
 
 from cstrial import __version__
-from cstrial.disease import DISEASE
 from cstrial.errors import CstrialError, MonteCarloPrecisionWarning
+from cstrial.model_docs import TABLES as MODEL_TABLES
 from cstrial.plan import ScenarioPlan, plan_scenario
-from cstrial.population import POPULATION
 from cstrial.protocol import Protocol, expand_scenarios, load_protocol
 from cstrial.results import (
     AtomicParquetWriter,
@@ -48,7 +47,6 @@ from cstrial.results import (
     write_table_atomic,
 )
 from cstrial.simulate import ChunkResult, one_blas_thread, simulate_chunk, warm_up
-from cstrial.treatment import TREATMENT
 
 Progress = Callable[[int, int], None]
 DEPENDENCIES = ("numpy", "scipy", "pandas", "pyarrow", "joblib", "pydantic", "PyYAML")
@@ -513,7 +511,8 @@ def _manifest(
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "dependencies": {name: _version(name) for name in DEPENDENCIES},
-        "parameters": {t.title: t.to_records() for t in (POPULATION, DISEASE, TREATMENT)},
+        # every parameter table, with each uncertain parameter's plausible range and its source
+        "parameters": {t.title: t.to_records() for t in MODEL_TABLES},
         "files": {name: sha256_file(out / name) for name in files},
     }
 
