@@ -25,29 +25,30 @@ DISEASE = ParameterTable(
             f"{_FIT} so that AMI-CS 30-day mortality by stage is C 0.27 / D 0.50 / E 0.75 "
             "(calibration.md second-pass update; mix gives 0.434 vs IABP-SHOCK II control "
             "41.3%, CULPRIT-SHOCK 43.3%)",
-            -2.0,
-            -0.5,
-            "[derived] the intercepts that give SCAI C 30-day mortality 0.20-0.55, the "
-            "calibration.md sensitivity range (Schrage 2020 C 54%, CCCTN C 19-22%)",
+            -1.51,
+            -0.02,
+            "[derived] refits to SCAI C 30-day mortality 0.20-0.55, the calibration.md "
+            "sensitivity range (Schrage 2020 C 54%, CCCTN C 19-22%)",
         ),
         Parameter(
             "log_h30_scai_d",
             -0.5777,
             "log cumulative hazard",
             f"{_FIT} as log_h30_scai_c",
-            -1.8,
-            -0.3,
-            "[derived] SCAI D 30-day mortality 0.30-0.67 (calibration.md; CCCTN algorithm D 29%, "
-            "Schrage D 67%)",
+            -1.37,
+            0.05,
+            "[derived] refits to SCAI D 30-day mortality 0.30-0.67 (calibration.md; CCCTN "
+            "algorithm D 29%, Schrage D 67%)",
         ),
         Parameter(
             "log_h30_scai_e",
             0.0996,
             "log cumulative hazard",
             f"{_FIT} as log_h30_scai_c",
-            -1.3,
-            0.5,
-            "[derived] SCAI E 30-day mortality 0.52-0.95 (calibration.md 0.52-1.0; capped)",
+            -0.79,
+            1.45,
+            "[derived] refits to SCAI E 30-day mortality 0.52-0.95 (calibration.md 0.52-1.0; "
+            "capped)",
         ),
         Parameter(
             "beta_il6",
@@ -84,9 +85,10 @@ DISEASE = ParameterTable(
             "as IL-6: Dettling also found HR 1.50 for CRP above the median (17 mg/L) in patients "
             "without MCS, more than a risk linear in CRP gives (about 1.2)",
             0.0,
-            0.3,
-            "[derived] refits to Dettling's 95% range 1.03-1.13 per 50 mg/L; 0 if CRP's "
-            "association is all IL-6's",
+            0.15,
+            "[derived] refits to Dettling's upper 95% limit 1.13 per 50 mg/L (0.15); his lower "
+            "limit 1.03 is below what CRP's correlation with IL-6 alone gives (1.05), hence 0: "
+            "CRP's association all IL-6's",
         ),
         Parameter("crp_reference", 17.0, "mg/L", "population median (population.crp_median)"),
         Parameter(
@@ -119,26 +121,26 @@ DISEASE = ParameterTable(
             "log hazard ratio",
             f"{_FIT} with beta_comatose so that AMI-CS 30-day mortality after OHCA is 0.82 "
             "times that without (RETROSHOCK 47% vs 57%, N=1716, Mieritz) and coma accounts for "
-            "57% of deaths after arrest (RETROSHOCK, Josiassen). Negative: at a given stage and "
+            "57% of deaths after arrest (RETROSHOCK causes of death, calibration.md Gap 4). "
+            "Negative: at a given stage and "
             "lactate, resuscitated patients who wake die less than patients in shock without "
             "arrest (RETROSHOCK: mortality almost doubled without OHCA for lactate up to 7 "
             "mmol/L); arrest was not an independent predictor in the IABP-SHOCK II score (Poss "
             "2017)",
-            -2.3,
-            0.0,
-            "[derived] refits to the RETROSHOCK ratio's 95% range (0.75-0.90) and to the "
-            "Mannheim all-cause CS ratio 1.28 (63.4% vs 49.4%, Rusnak 2022, N=263) as the upper "
-            "end",
+            -1.83,
+            -0.81,
+            "[derived] refits to the RETROSHOCK ratio's lower 95% limit (0.75: -1.83) and to the "
+            "Mannheim all-cause CS ratio 1.28 (63.4% vs 49.4%, Rusnak 2022, N=263: -0.81)",
         ),
         Parameter(
             "beta_comatose",
             1.3191,
             "log hazard ratio",
             f"{_FIT} with beta_arrest: neurological deaths are 57% of deaths after OHCA and 24% "
-            "of all AMI-CS deaths (RETROSHOCK, Josiassen)",
-            0.9,
-            1.9,
-            "[derived] refits to a neurological share of 45-65% of deaths after arrest",
+            "of all AMI-CS deaths (RETROSHOCK causes of death, calibration.md Gap 4)",
+            0.95,
+            1.62,
+            "[derived] refits to a neurological share of 45% and 65% of deaths after arrest",
         ),
         Parameter(
             "beta_etiology_hf",
@@ -146,9 +148,9 @@ DISEASE = ParameterTable(
             "log hazard ratio",
             "[derived] within-stage HF vs AMI odds x0.55 (calibration.md) less what younger age "
             "and fewer arrests explain; checked against OR(HF vs MI) 0.4-0.7 (CSWG 26 vs 41%)",
-            -0.7,
-            -0.1,
-            "[derived] OR of death HF vs MI 0.4-0.7 (calibration.md target 7)",
+            -0.93,
+            -0.34,
+            "[derived] refits to an OR of death HF vs MI of 0.4 and 0.7 (calibration.md target 7)",
         ),
         Parameter(
             "beta_etiology_other",
@@ -215,9 +217,9 @@ LATE = ParameterTable(
             f"{_FIT} so that AMI-CS mortality rises by 8 pp from day 30 to day 365: IABP-SHOCK "
             "II control 41.3% -> 51% (Thiele 2012, 2013), CULPRIT-SHOCK culprit-only 43.3% -> "
             "50.0% (Thiele 2017, 2018), SHOCK 46.7% -> 53.3% (early revascularisation) and "
-            "56.0% -> 66.7% (medical stabilisation; Hochman 1999, 2001)",
-            -2.4,
-            -1.4,
+            "56.0% -> 66.7% (medical stabilisation; Hochman 1999; 1-year in calibration.md §2b)",
+            -2.40,
+            -1.42,
             "[derived] refits to a 30-to-365-day increment of 5 to 12 pp (the trial arms above; "
             "calibration.md: 1 year = 30 days + 8-12 pp)",
         ),
@@ -281,7 +283,7 @@ LATE = ParameterTable(
             "hazard ratio",
             "[derived] SHOCK: the hazard from 6 to 12 months was 0.47 (medical stabilisation: "
             "63.1% -> 66.7%) and 0.72 (early revascularisation: 50.3% -> 53.3%) times the hazard "
-            "from 30 days to 6 months (Hochman 1999, 2001)",
+            "from 30 days to 6 months (Hochman 1999; 1-year in calibration.md §2b)",
             0.45,
             0.75,
             "[derived] the two SHOCK arms",
