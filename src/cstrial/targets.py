@@ -493,8 +493,8 @@ TARGETS: tuple[Target, ...] = (
         "AMI-CS N=218 (Am J Cardiol 2022): 72.7% vs 32.0%, unadjusted",
         _lvef_ratio,
         required=False,
-        note="LVEF: one retrospective cohort with 30-day mortality near 65% and few patients at "
-        "LVEF >= 50%; its adjusted HR 0.41 sets beta_lvef_per_10, and non-ischaemic CS showed "
+        note="LVEF: one retrospective cohort (30-day mortality 32-73% by LVEF group, above the "
+        "trial control arms); its adjusted HR 0.41 sets beta_lvef_per_10, and non-ischaemic CS showed "
         "no LVEF gradient (Sundermeyer 2023, N=807). The unadjusted ratio also reflects "
         "confounders the model does not carry",
     ),
