@@ -735,15 +735,16 @@ def population(
     out_console.print(covariates)
     mortality = description["mortality"]
     deaths = Table(title="Control-arm mortality (model)")
-    for column in ("group", "30 days", "180 days"):
+    days = (30, 180, 365)
+    for column in ("group", *(f"{day} days" for day in days)):
         deaths.add_column(column, justify="left" if column == "group" else "right")
-    deaths.add_row(
-        "all enrolled", f"{mortality['control_30d']:.1%}", f"{mortality['control_180d']:.1%}"
-    )
+    deaths.add_row("all enrolled", *(f"{mortality[f'control_{day}d']:.1%}" for day in days))
     for name in ("scai_stage", "phenotype"):
-        for level, risk in mortality[f"control_30d_by_{name}"].items():
-            late = mortality[f"control_180d_by_{name}"][level]
-            deaths.add_row(f"{name} {level}", f"{risk:.1%}", f"{late:.1%}")
+        for level in mortality[f"control_30d_by_{name}"]:
+            deaths.add_row(
+                f"{name} {level}",
+                *(f"{mortality[f'control_{day}d_by_{name}'][level]:.1%}" for day in days),
+            )
     out_console.print(deaths)
     targets = Table(title="Published targets (default population, model risks)")
     for column in ("target", "model", "published", "tolerance", "ok", "source"):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cstrial.disease import linear_predictor
+from cstrial.disease import late_log_ratio, linear_predictor
 from cstrial.disease.course import days_alive_out_of_hospital, simulate_course
 from cstrial.population import sample_population
 from cstrial.treatment import hazard_course
@@ -15,9 +15,10 @@ def ami_course():
     ami = patients["etiology"] == 0
     patients = {k: v[ami] for k, v in patients.items()}
     rng = np.random.default_rng(32)
-    h30 = np.exp(linear_predictor(patients))
-    death = hazard_course(None, h30, patients["il6_pg_ml"], 180.0).death_time(
-        rng.standard_exponential(h30.size), 180.0
+    eta = linear_predictor(patients)
+    h30, late = np.exp(eta), late_log_ratio(patients, eta)
+    death = hazard_course(None, h30, patients["il6_pg_ml"], 365.0, late=late).death_time(
+        rng.standard_exponential(h30.size), 365.0
     )
     return patients, death, simulate_course(rng, patients, death)
 

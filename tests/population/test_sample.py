@@ -53,6 +53,15 @@ def test_comatose_share_among_arrests(patients):
     )
 
 
+def test_comatose_share_among_arrests(patients):
+    # p_comatose_given_arrest 0.60 [derived from DanGer Shock's 20.3% resuscitated, non-comatose]
+    _within_4se(
+        patients["comatose_after_arrest"][patients["cardiac_arrest"]].mean(),
+        0.60,
+        patients["cardiac_arrest"].sum(),
+    )
+
+
 def test_arrest_is_more_frequent_in_ami_than_in_hf(patients):
     # HF-CS 15.9% vs AMI-CS 35.2% (PMID 35510546); default AMI 0.40, HF 0.15
     ami = patients["etiology"] == 0

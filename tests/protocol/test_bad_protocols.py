@@ -39,8 +39,8 @@ CASES = [
      "phrase": "must be a whole number ≥ 1, found 0"},
     {"file": "looks_not_increasing", "path": "design.looks", "line": 18,
      "phrase": "must increase and end at 1.0, found [0.5, 0.4, 1.0]"},
-    {"file": "horizon_beyond_180_days", "path": "endpoints.primary.horizon_days", "line": 14,
-     "phrase": "the disease model simulates 180 days"},
+    {"file": "horizon_beyond_365_days", "path": "endpoints.primary.horizon_days", "line": 14,
+     "phrase": "the disease model simulates 365 days"},
     # arms
     {"file": "no_control_arm", "path": "arms", "line": 7,
      "phrase": "needs exactly one arm with control: true, found none"},

@@ -147,3 +147,71 @@ def test_a_certain_death_stays_certain_under_ratio_models(model):
     assert risk[0] == pytest.approx(1.0 if model == "odds-ratio" else 0.8)
     days = course.death_time(np.array([0.1, 0.1]), 30.0)
     assert np.isfinite(days[0])
+
+
+# With the disease model's own late hazard: each patient's factor exp(late_i) after day 30.
+
+
+@pytest.fixture(scope="module")
+def patients_with_late():
+    from cstrial.disease import late_log_ratio
+
+    p = sample_population(np.random.default_rng(12), 20_000)
+    eta = linear_predictor(p)
+    return p, np.exp(eta), late_log_ratio(p, eta)
+
+
+def _late_course(effect, patients_with_late, horizon):
+    p, h30, late = patients_with_late
+    return hazard_course(effect, h30, p["il6_pg_ml"], horizon, late=late)
+
+
+def test_control_course_with_late_factor_is_the_disease_models_cumulative_hazard(
+    patients_with_late,
+):
+    from cstrial.disease import cumulative_hazard
+
+    _, h30, late = patients_with_late
+    course = _late_course(None, patients_with_late, 365.0)
+    for day in (2.0, 30.0, 90.0, 180.0, 300.0, 365.0):
+        np.testing.assert_allclose(
+            course.cumulative_hazard(day), cumulative_hazard(h30, day, late), rtol=1e-12
+        )
+
+
+@pytest.mark.parametrize(
+    "effect",
+    [
+        None,
+        SimpleNamespace(model="hazard-ratio", value=0.8),
+        SimpleNamespace(model="risk-ratio", value=0.85),
+        SimpleNamespace(model="il6-mediated", blockade=0.7, delay_hours=6.0),
+    ],
+    ids=["control", "hazard-ratio", "risk-ratio", "il6-mediated"],
+)
+def test_death_times_invert_the_cumulative_hazard_with_late_factor(patients_with_late, effect):
+    """A patient dies at the day their cumulative hazard reaches their unit exponential."""
+    course = _late_course(effect, patients_with_late, 365.0)
+    exposure = np.random.default_rng(13).standard_exponential(course.h30.size)
+    days = course.death_time(exposure, 365.0)
+    died = np.isfinite(days)
+    np.testing.assert_allclose(_at(course, days, died), exposure[died], rtol=1e-8)
+    assert np.all(exposure[~died] > course.cumulative_hazard(365.0)[~died] * (1 - 1e-12))
+
+
+def _at(course, days, died):
+    return course.subset(np.flatnonzero(died)).cumulative_hazard_at(days[died])
+
+
+def test_risk_ratio_holds_at_one_year_with_the_late_factor(patients_with_late):
+    control = _late_course(None, patients_with_late, 365.0).risk(365.0)
+    effect = SimpleNamespace(model="risk-ratio", value=0.9)
+    treated = _late_course(effect, patients_with_late, 365.0).risk(365.0)
+    np.testing.assert_allclose(treated, 0.9 * control, rtol=1e-10)
+
+
+def test_a_late_factor_needs_day_30_among_the_edges():
+    from cstrial.treatment import HazardCourse
+
+    with pytest.raises(ValueError, match="day 30"):
+        HazardCourse(np.ones(2), np.array([0.0, 365.0]), np.zeros(1), 1.0, np.array([0.1, 0.2]))

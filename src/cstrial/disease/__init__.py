@@ -3,8 +3,11 @@
 from cstrial.disease.calibration import baseline_shift
 from cstrial.disease.model import (
     MODEL_HORIZON_DAYS,
+    cumulative_hazard,
     il6_log_hazard,
     inverse_timing,
+    late_linear_predictor,
+    late_log_ratio,
     linear_predictor,
     risk_by,
     timing_fraction,
@@ -16,8 +19,11 @@ __all__ = [
     "LATE",
     "MODEL_HORIZON_DAYS",
     "baseline_shift",
+    "cumulative_hazard",
     "il6_log_hazard",
     "inverse_timing",
+    "late_linear_predictor",
+    "late_log_ratio",
     "linear_predictor",
     "risk_by",
     "timing_fraction",

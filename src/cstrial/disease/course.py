@@ -26,52 +26,104 @@ COURSE = ParameterTable(
     [
         Parameter(
             "rrt_log_h30",
-            -3.1122,
+            -3.0854,
             "log cumulative hazard",
             "[derived] calibrated so 13% of AMI-CS patients start RRT by day 30 before death "
             "(Lauridsen 2015, Danish MI-CS AKI-RRT 13%; CULPRIT-SHOCK RRT 11.6-16.4%)",
+            -4.6,
+            -2.9,
+            "[derived] incidences 0.03-0.16 (calibration.md: CULPRIT-SHOCK 11.6-16.4%, US acute haemodialysis 2.6-12% by CKD stage), log cumulative hazard shifted by ln(incidence / 0.13)",
         ),
         Parameter(
             "rrt_beta_death_risk",
-            2.0,
+            1.8,
             "per unit of eta",
-            "[derived] RRT shares the patient's severity: 30-day mortality 66% with vs 40% without "
-            "RRT, near Lauridsen 2015 (in-hospital 62% vs 36%, adjusted RR 1.70)",
+            "[derived] RRT shares the patient's severity: 30-day mortality 68% with vs 40% without "
+            "RRT (ratio 1.72), as Lauridsen 2015 (in-hospital 62% vs 36%, ratio 1.72; adjusted RR "
+            "1.70)",
+            1.0,
+            3.0,
+            "[assumption] around the value that reproduces Lauridsen's 62% vs 36% gradient",
         ),
         Parameter(
-            "rrt_death_risk_reference", -0.7023, "eta", "mean eta of AMI-CS (centres the term)"
+            "rrt_death_risk_reference", -0.7468, "eta", "mean eta of AMI-CS (centres the term)"
         ),
         Parameter(
             "rrt_beta_log_egfr",
             -0.9,
             "per ln(eGFR/60)",
             "[assumption] worse renal function, more RRT",
+            -1.5,
+            -0.3,
+            "[assumption]",
         ),
-        Parameter("rrt_beta_log_lactate", 0.4, "per ln(lactate/4.6)", "[assumption] hypoperfusion"),
+        Parameter(
+            "rrt_beta_log_lactate",
+            0.4,
+            "per ln(lactate/4.6)",
+            "[assumption] hypoperfusion",
+            0.0,
+            0.8,
+            "[assumption]",
+        ),
         Parameter(
             "rrt_beta_cardiorenal",
             0.5,
             "log hazard ratio",
             "[assumption] cardiorenal phenotype (Zweck 2021); AKI by creatinine 31% in CardShock",
+            0.0,
+            1.0,
+            "[assumption]",
         ),
         Parameter(
-            "rrt_mean_onset_days", 3.0, "days", "[assumption] AKI-RRT starts in the first days"
+            "rrt_mean_onset_days",
+            3.0,
+            "days",
+            "[assumption] AKI-RRT starts in the first days",
+            1.0,
+            5.0,
+            "[assumption]",
         ),
         Parameter(
             "mcs_log_h30",
-            -2.1068,
+            -2.0820,
             "log cumulative hazard",
             "[derived] calibrated so 15% of AMI-CS patients escalate MCS by day 30 before death "
             "[assumption: calibration.md gives MCS use 0.15-0.45 by setting; escalation itself "
             "was not retrieved]",
+            -3.2,
+            -1.4,
+            "[assumption] escalation in 5-30% of AMI-CS, log cumulative hazard shifted by ln(share / 0.15)",
         ),
         Parameter(
-            "mcs_beta_stage_d", 0.6, "log hazard ratio", "[assumption] escalation at worse stages"
+            "mcs_beta_stage_d",
+            0.6,
+            "log hazard ratio",
+            "[assumption] escalation at worse stages",
+            0.2,
+            1.0,
+            "[assumption]",
         ),
-        Parameter("mcs_beta_stage_e", 1.0, "log hazard ratio", "[assumption]"),
-        Parameter("mcs_beta_log_lactate", 0.3, "per ln(lactate/4.6)", "[assumption]"),
         Parameter(
-            "mcs_mean_onset_days", 1.5, "days", "[assumption] escalation within the first days"
+            "mcs_beta_stage_e", 1.0, "log hazard ratio", "[assumption]", 0.5, 1.5, "[assumption]"
+        ),
+        Parameter(
+            "mcs_beta_log_lactate",
+            0.3,
+            "per ln(lactate/4.6)",
+            "[assumption]",
+            0.0,
+            0.6,
+            "[assumption]",
+        ),
+        Parameter(
+            "mcs_mean_onset_days",
+            1.5,
+            "days",
+            "[assumption] escalation within the first days",
+            0.5,
+            3.0,
+            "[assumption]",
         ),
         Parameter(
             "vasopressor_median_days",
@@ -79,22 +131,55 @@ COURSE = ParameterTable(
             "days",
             "[assumption] not retrieved (IABP-SHOCK II reports no difference in catecholamine "
             "duration, without numbers)",
+            2.0,
+            5.0,
+            "[assumption]",
         ),
-        Parameter("vasopressor_beta_per_stage", 0.25, "ln days per stage", "[assumption]"),
+        Parameter(
+            "vasopressor_beta_per_stage",
+            0.25,
+            "ln days per stage",
+            "[assumption]",
+            0.0,
+            0.5,
+            "[assumption]",
+        ),
         Parameter(
             "icu_after_vasopressor_median_days",
             3.0,
             "days",
             "[assumption] ICU LOS not retrieved (calibration.md Gap 5)",
+            2.0,
+            6.0,
+            "[derived] median ICU stay 5 days (CULPRIT-SHOCK, DOREMI) to 9 days (ECLS-SHOCK) (J Am Heart Assoc 2024 review of CS trials, Table 2, PMC11009990), less about 3 days on vasopressors",
         ),
         Parameter(
             "ward_median_days",
             6.0,
             "days",
             "[assumption] hospital LOS not retrieved (calibration.md Gap 5)",
+            4.0,
+            10.0,
+            "[assumption]",
         ),
-        Parameter("rrt_extra_days", 5.0, "days", "[assumption] RRT prolongs the stay"),
-        Parameter("stay_sd_log", 0.6, "ln units", "[assumption] spread of each log-normal stay"),
+        Parameter(
+            "rrt_extra_days",
+            5.0,
+            "days",
+            "[assumption] RRT prolongs the stay",
+            2.0,
+            10.0,
+            "[assumption]",
+        ),
+        Parameter(
+            "stay_sd_log",
+            0.6,
+            "ln units",
+            "[assumption] spread of each log-normal stay",
+            0.4,
+            0.8,
+            "[assumption]",
+        ),
     ],
 )
 

@@ -6,7 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from cstrial.disease import baseline_shift, linear_predictor, risk_by, timing_fraction
+from cstrial.disease import (
+    baseline_shift,
+    cumulative_hazard,
+    late_log_ratio,
+    linear_predictor,
+    risk_by,
+)
 from cstrial.disease.targets import evaluate_targets
 from cstrial.errors import UsageError
 from cstrial.population.eligibility import check_eligibility
@@ -32,6 +38,7 @@ def describe_population(protocol: Protocol, n: int = 100_000) -> dict[str, Any]:
     target = protocol.population.control_mortality_30d
     shift = baseline_shift(eta, target) if target is not None else 0.0
     h30 = np.exp(eta + shift)
+    late = late_log_ratio(patients, eta + shift)
     return {
         "n": len(patients["age"]),
         "eligible_fraction": fraction,
@@ -40,7 +47,7 @@ def describe_population(protocol: Protocol, n: int = 100_000) -> dict[str, Any]:
         "summary": {
             name: _summarise(name, patients[name]) for name in COVARIATES if name in patients
         },
-        "mortality": _mortality(patients, h30),
+        "mortality": _mortality(patients, h30, late),
         "targets": evaluate_targets(),
     }
 
@@ -63,10 +70,13 @@ def _summarise(name: str, values: np.ndarray) -> dict[str, float]:
     return {level: float(np.mean(values == code)) for code, level in enumerate(covariate.levels)}
 
 
-def _mortality(patients: dict, h30: np.ndarray) -> dict[str, object]:
+MORTALITY_DAYS = (30, 180, 365)
+
+
+def _mortality(patients: dict, h30: np.ndarray, late: np.ndarray) -> dict[str, object]:
     out: dict[str, object] = {}
-    for day in (30, 180):
-        risk = risk_by(h30 * timing_fraction(float(day)))
+    for day in MORTALITY_DAYS:
+        risk = risk_by(cumulative_hazard(h30, float(day), late))
         out[f"control_{day}d"] = float(risk.mean())
         for name in ("scai_stage", "phenotype"):
             levels = COVARIATES[name].levels

@@ -16,7 +16,7 @@ import numpy as np
 from cstrial.design.accrual import DAYS_PER_MONTH, enrolment_months
 from cstrial.design.boundaries import Boundaries, design_boundaries
 from cstrial.design.sample_size import analytic_for_rates
-from cstrial.disease import MODEL_HORIZON_DAYS, baseline_shift, linear_predictor
+from cstrial.disease import MODEL_HORIZON_DAYS, baseline_shift, late_log_ratio, linear_predictor
 from cstrial.engine.laws import OutcomeLaws, outcome_laws
 from cstrial.errors import CstrialError, InfeasibleDesignError
 from cstrial.population.eligibility import Criteria, check_eligibility
@@ -240,8 +240,9 @@ def _arm_risks(
             continue
         if reference is None:
             reference = reference_population(criteria)
-            h30 = np.exp(linear_predictor(reference) + shift)
-        risks.append(arm_risk(effect, h30, reference["il6_pg_ml"], horizon))
+            eta = linear_predictor(reference) + shift
+            h30, late = np.exp(eta), late_log_ratio(reference, eta)
+        risks.append(arm_risk(effect, h30, reference["il6_pg_ml"], horizon, late))
     return risks
 
 
@@ -326,13 +327,20 @@ def _analytic_sample_size(
     return float("nan")
 
 
-def arm_risk(effect: Effect | None, h30: np.ndarray, il6: np.ndarray, horizon_days: float) -> float:
+def arm_risk(
+    effect: Effect | None,
+    h30: np.ndarray,
+    il6: np.ndarray,
+    horizon_days: float,
+    late: np.ndarray | float,
+) -> float:
     """Mean risk of death by the horizon under an arm, over the reference population.
 
     Exact from the hazard course; with infection harms, whose timing has no closed
     form here, by a fixed-seed simulation of every reference patient (SE < 0.0012).
+    `late` is the patients' late log ratio (`cstrial.disease.late_log_ratio`).
     """
-    course = hazard_course(effect, h30, il6, horizon_days)
+    course = hazard_course(effect, h30, il6, horizon_days, late=late)
     ratio = getattr(effect, "infection_hazard_ratio", 1.0)
     if ratio <= 1.0:
         return float(course.risk(horizon_days).mean())
@@ -370,10 +378,15 @@ def reference_effect(
     exposure = rng.standard_exponential(2 * m)
     death = np.empty(2 * m)
     ratio = np.ones(2 * m)
+    late = late_log_ratio(patients, eta[: 2 * m])
     for arm, arm_effect in ((0, None), (1, effect)):
         mask = arms == arm
         course = hazard_course(
-            arm_effect, h30[mask], patients["il6_pg_ml"][mask], endpoint.horizon_days
+            arm_effect,
+            h30[mask],
+            patients["il6_pg_ml"][mask],
+            endpoint.horizon_days,
+            late=late[mask],
         )
         death[mask] = course.death_time(exposure[mask], MODEL_HORIZON_DAYS)
         ratio[mask] = course.cumulative_hazard(30.0) / h30[mask]

@@ -27,7 +27,7 @@ import numpy as np
 
 from cstrial.analysis import two_proportion_z
 from cstrial.design.accrual import DAYS_PER_MONTH
-from cstrial.disease import MODEL_HORIZON_DAYS, linear_predictor
+from cstrial.disease import MODEL_HORIZON_DAYS, late_log_ratio, linear_predictor
 from cstrial.disease.course import Course, simulate_course
 from cstrial.disease.model import death_days
 from cstrial.endpoints import AnalysisResult, TrialCourse, analyse, outcome_at
@@ -231,6 +231,7 @@ class PatientsSampler(_CourseSampler):
         size = trials * n
         patients, _ = enroll(rng, size, plan.criteria, plan.eligible_fraction)
         eta = linear_predictor(patients) + plan.baseline_shift
+        late = late_log_ratio(patients, eta)
         flat_arms = arms.reshape(-1)
         h30 = np.exp(eta)
         exposure = rng.standard_exponential(size)
@@ -242,7 +243,9 @@ class PatientsSampler(_CourseSampler):
             in_arm = np.flatnonzero(flat_arms == j)
             if in_arm.size == 0:
                 continue
-            course = hazard_course(effect, h30[in_arm], il6[in_arm], plan.horizon_days)
+            course = hazard_course(
+                effect, h30[in_arm], il6[in_arm], plan.horizon_days, late=late[in_arm]
+            )
             fraction[in_arm] = course.death_fraction(exposure[in_arm] / h30[in_arm])
             courses[j] = (in_arm, course)
             if plan.needs_course and effect is not None:

@@ -2,6 +2,15 @@
 
 from cstrial.population.eligibility import Criteria, eligible, enroll
 from cstrial.population.parameters import POPULATION
-from cstrial.population.sample import Patients, sample_population
+from cstrial.population.sample import DRAWS, Patients, population_from_normals, sample_population
 
-__all__ = ["POPULATION", "Criteria", "Patients", "eligible", "enroll", "sample_population"]
+__all__ = [
+    "DRAWS",
+    "POPULATION",
+    "Criteria",
+    "Patients",
+    "eligible",
+    "enroll",
+    "population_from_normals",
+    "sample_population",
+]

@@ -60,6 +60,11 @@ DRAWS: tuple[str, ...] = (
 # TAIL_RATIO / (TAIL_RATIO - 1) = 4/3, and nothing below the knot moves.
 TAIL_RATIO = 4.0
 
+# Tails are compressed beyond the knot where the tail holds TAIL_RATIO times the mass the
+# unbounded law puts beyond the limit: between knot and limit the density is scaled by
+# TAIL_RATIO / (TAIL_RATIO - 1) = 4/3, and nothing below the knot moves.
+TAIL_RATIO = 4.0
+
 # CKD-EPI 2021 race-free creatinine equation (Inker LA et al., NEJM 2021;385:1737).
 _CKD_EPI = {
     "female": {"kappa": 0.7, "alpha": -0.241, "factor": 1.012},

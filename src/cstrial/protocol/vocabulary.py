@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# The disease model simulates death to day 180, organ support and stay to day 30.
-MODEL_HORIZON_DAYS = 180.0
+# The disease model simulates death to day 365, organ support and stay to day 30.
+MODEL_HORIZON_DAYS = 365.0
 COURSE_HORIZON_DAYS = 30.0
 
 

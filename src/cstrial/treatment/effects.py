@@ -6,7 +6,10 @@ patient-specific multiplier m_ik, so
 
     H_arm(t) = H30_i * sum_k m_ik * (G(min(t, e_k+1)) - G(min(t, e_k))),
 
-with G the disease model's baseline shape. Constant models apply one multiplier
+with G the disease model's baseline shape. Pieces from day 30 on carry, besides the
+arm's multiplier, the patient's own late factor exp(late_i) of the disease model
+(`disease.late_log_ratio`), so control care itself is H30_i * G(t) to day 30 and
+H30_i * (1 + exp(late_i) * (G(t) - 1)) after. Constant models apply one multiplier
 to everyone from time 0 (risk- and odds-ratios are converted per patient at the
 horizon, so the risk by the horizon is exactly RR * p or has odds OR * o);
 `il6-mediated` removes the fraction `blockade` of the IL-6 excess log hazard from
@@ -22,7 +25,9 @@ from functools import lru_cache
 import numpy as np
 
 from cstrial.disease.model import (
+    EARLY_DAYS,
     MODEL_HORIZON_DAYS,
+    cumulative_hazard,
     il6_log_hazard,
     inverse_timing,
     risk_by,
@@ -39,10 +44,32 @@ TREATMENT = ParameterTable(
             "il6_blockade_floor",
             120.0,
             "pg/mL",
-            "[assumption] the IL-6-attributable log hazard is the excess of beta_il6 * ln(IL-6) over "
-            "its value at the population median; below it blockade neither helps nor harms. With "
-            "blockade 0.7 this gives a marginal 30-day RR of about 0.90-0.92 in AMI-CS, near the "
-            "IL-6-inhibitor meta-analysis RR 0.90 and RECOVERY RR 0.85 (calibration.md §5)",
+            "[assumption] the IL-6-attributable log hazard is the excess of beta_il6 * ln(IL-6) "
+            "over its value at the population median; below it blockade neither helps nor "
+            "harms. With blockade 0.7 this gives a marginal 30-day hazard ratio of 0.86 in CRP "
+            ">= 75 mg/L, RECOVERY's 0.85 (docs/model.md, effect translation)",
+            35.0,
+            400.0,
+            "[assumption] anchored on IL-6 in uncomplicated MI (peak 34 pg/mL, Debrunner 2008: "
+            "IL-6 above it is shock-related) and on the CS cut-offs for death (307 pg/mL, "
+            "Andrie 2012) and for CS vs STEMI (357 pg/mL, Parenica 2014). The enrichment gain "
+            "on IL-6 shrinks as the floor falls",
+        ),
+        Parameter(
+            "blockade",
+            0.7,
+            "fraction of the IL-6-attributable excess log hazard",
+            "reference value of a protocol's `blockade` (the default of `pkpd` effects and the "
+            "value of the shipped protocols; each protocol sets its own): it gives the "
+            "RECOVERY rate ratio in CRP >= 75 mg/L (model HR 0.86 vs 0.85) and a 30-day RR of "
+            "0.92 in all comers. Not a finding in cardiogenic shock: no trial has measured it",
+            0.0,
+            1.0,
+            "from no benefit (WHO REACT meta-analysis: 28-day OR 1.09 for IL-6 antagonists "
+            "without corticosteroids, Shankar-Hari 2021; REMAP-CAP found no difference in effect "
+            "by CRP level) to full removal (model HR 0.80 in CRP >= 75 mg/L, inside RECOVERY's "
+            "0.76-0.94; REMAP-CAP in-hospital 28.0% vs 35.8%, RR 0.78). The null must always "
+            "be run",
         ),
     ],
 )
@@ -55,15 +82,26 @@ _MAX_RISK = 1.0 - 1e-12
 class HazardCourse:
     """Per-patient hazard of death under an arm: control H30 and piecewise multipliers.
 
-    `edges` has m+1 increasing days from 0 to the model horizon. The multiplier of
-    patient i on piece k is exp(load_i * slopes_k), with `load` a scalar or (n,):
-    every effect model has this rank-one form, so memory stays O(n + m).
+    `edges` has m+1 increasing days from 0 to the model horizon, day 30 among them
+    whenever `late` is not 0. The multiplier of patient i on piece k is
+    exp(load_i * slopes_k), times exp(late_i) on pieces from day 30 on, with `load`
+    and `late` scalars or (n,): every effect model has this form, so memory stays
+    O(n + m).
     """
 
     h30: np.ndarray
     edges: np.ndarray
     slopes: np.ndarray
     load: np.ndarray | float = 1.0
+    late: np.ndarray | float = 0.0
+
+    def __post_init__(self) -> None:
+        has_late = bool(np.any(np.asarray(self.late) != 0.0))
+        if has_late and EARLY_DAYS not in self.edges:
+            raise ValueError("a course with a late factor needs day 30 among its edges")
+        # first piece with the late factor (len(slopes) if none): the check stays O(1) a piece
+        first = int(np.searchsorted(self.edges, EARLY_DAYS)) if has_late else len(self.slopes)
+        object.__setattr__(self, "_first_late_piece", first)
 
     def cumulative_hazard(self, days: float) -> np.ndarray:
         """H_arm(t) at day t."""
@@ -132,11 +170,15 @@ class HazardCourse:
     def subset(self, index: np.ndarray) -> HazardCourse:
         """The same course for the patients at `index`."""
         load = np.asarray(self.load)[index] if np.ndim(self.load) else self.load
-        return HazardCourse(self.h30[index], self.edges, self.slopes, load)
+        late = np.asarray(self.late)[index] if np.ndim(self.late) else self.late
+        return HazardCourse(self.h30[index], self.edges, self.slopes, load, late)
 
     def _multiplier(self, k: int) -> np.ndarray | float:
+        is_late = k >= self._first_late_piece  # type: ignore[attr-defined]
         if self.slopes[k] == 0.0:
-            return 1.0
+            return np.exp(self.late) if is_late else 1.0
+        if is_late:
+            return np.exp(self.load * self.slopes[k] + self.late)
         return np.exp(self.load * self.slopes[k])
 
 
@@ -146,20 +188,47 @@ def hazard_course(
     il6_pg_ml: np.ndarray,
     horizon_days: float,
     blockade_profile: BlockadeProfile | None = None,
+    late: np.ndarray | float = 0.0,
 ) -> HazardCourse:
     """The hazard course of patients with control 30-day cumulative hazard `h30` under `effect`.
 
     `effect` is a protocol effect (`cstrial.protocol.effects`) or None
     for control care / a null effect. `blockade_profile` (edges_days, blockade) is
-    the regimen's time course for `pkpd` effects.
+    the regimen's time course for `pkpd` effects. `late` is each patient's late log
+    ratio (`disease.late_log_ratio(patients, eta)`); 0 makes the hazard after day 30
+    proportional to the 30-day hazard, which is not the calibrated model.
     """
+    course = _hazard_course(effect, h30, il6_pg_ml, horizon_days, blockade_profile, late)
+    if np.ndim(late) or late != 0.0:
+        course = _split_at(course, EARLY_DAYS)
+    return HazardCourse(course.h30, course.edges, course.slopes, course.load, late)
+
+
+def _split_at(course: HazardCourse, day: float) -> HazardCourse:
+    """The same course with `day` among its edges (the piece holding it cut in two)."""
+    if day in course.edges:
+        return course
+    k = int(np.searchsorted(course.edges, day)) - 1
+    edges = np.insert(course.edges, k + 1, day)
+    slopes = np.insert(course.slopes, k, course.slopes[k])
+    return HazardCourse(course.h30, edges, slopes, course.load)
+
+
+def _hazard_course(
+    effect: Effect | None,
+    h30: np.ndarray,
+    il6_pg_ml: np.ndarray,
+    horizon_days: float,
+    blockade_profile: BlockadeProfile | None,
+    late: np.ndarray | float,
+) -> HazardCourse:
     everything = np.array([0.0, MODEL_HORIZON_DAYS])
     if effect is None:
         return HazardCourse(h30, everything, np.zeros(1))
     if isinstance(effect, HazardRatio):
         return HazardCourse(h30, everything, np.array([np.log(effect.value)]))
     if isinstance(effect, RiskRatio | OddsRatio):
-        h_control = h30 * timing_fraction(horizon_days)
+        h_control = cumulative_hazard(h30, horizon_days, late)
         p_control = risk_by(h_control)
         value = effect.value
         if isinstance(effect, RiskRatio):
@@ -167,7 +236,7 @@ def hazard_course(
         else:
             # odds OR * p/(1-p), written so that p = 1 (a certain death) stays finite
             p_arm = np.minimum(value * p_control / (1.0 - p_control + value * p_control), _MAX_RISK)
-        multiplier = -np.log1p(-p_arm) / h_control
+        multiplier = -np.log1p(-p_arm) / h_control  # the same on every piece, late ones too
         return HazardCourse(h30, everything, np.ones(1), np.log(multiplier))
     excess = il6_excess(il6_pg_ml)
     if isinstance(effect, Il6Mediated):

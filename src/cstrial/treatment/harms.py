@@ -25,6 +25,9 @@ HARMS = ParameterTable(
             "proportion",
             "IABP-SHOCK II control arm: sepsis 20.5% (calibration.md Gap 5); the baseline hazard "
             "is -ln(1 - 0.205) / 30 per day",
+            0.1,
+            0.39,
+            "sepsis in CS trial arms: ECLS-SHOCK 10%, CULPRIT-SHOCK 18%, SHOCK 19%, ECMO-CS 39% (J Am Heart Assoc 2024 review of CS trials, Table 2, PMC11009990)",
         ),
         Parameter(
             "death_hazard_ratio_after_infection",
@@ -32,6 +35,9 @@ HARMS = ParameterTable(
             "hazard ratio",
             "[assumption] not retrieved; SHOCK: non-cardiac deaths came later and were septic "
             "in 29% (Acute Card Care 2007)",
+            1.0,
+            3.0,
+            "[assumption] from no excess lethality to three times the hazard",
         ),
     ],
 )

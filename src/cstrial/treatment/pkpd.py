@@ -85,6 +85,9 @@ PKPD = ParameterTable(
             "turn weight into BSA (Mosteller RD, N Engl J Med 1987;317:1098: "
             "BSA = sqrt(height_cm * weight_kg / 3600); http://globalrph.com/bsa2.htm). "
             "At 172 cm, BSA 1.8 m^2 is 68 kg, near the Frey cohort median weight (67-73 kg)",
+            160.0,
+            185.0,
+            "[assumption] adult heights; only BSA, hence linear clearance, moves",
         ),
         # Tocilizumab PD
         Parameter(
@@ -94,9 +97,18 @@ PKPD = ParameterTable(
             "[assumption] Emax (Hill 1) receptor occupancy set to 1/(1 + 0.05) = 0.95 at 1 ug/mL, "
             "the serum tocilizumab level above which CRP normalises in RA (calibration.md §6: "
             "figshare cohort N=66; sIL-6R saturated while free TCZ is detectable, Nishimoto 2008)",
+            0.01,
+            0.2,
+            "[assumption] occupancy 0.83-0.99 at 1 ug/mL",
         ),
         Parameter(
-            "toci_hill", 1.0, "power", "[assumption] mass-action (one-site) receptor occupancy"
+            "toci_hill",
+            1.0,
+            "power",
+            "[assumption] mass-action (one-site) receptor occupancy",
+            0.5,
+            2.0,
+            "[assumption]",
         ),
         # Anakinra PK (SC), time unit hour
         Parameter(
@@ -106,12 +118,18 @@ PKPD = ParameterTable(
             "Yang BB, Clin Pharmacol Ther 2003;74:85: CL/F 170 +/- 37 mL/min after 100 mg SC, normal "
             "renal function (https://scilit.com/publications/e49f677e2ac6e34106564d14173b1184). "
             "Apparent (SC) clearance, so the 95% SC bioavailability (Kineret label) is included",
+            8.0,
+            12.4,
+            "[derived] Yang 2003: CL/F 170 +/- 37 mL/min (mean +- 1 SD)",
         ),
         Parameter(
             "anakinra_half_life",
             5.0,
             "h",
             f"[derived: midpoint] terminal t1/2 4 to 6 h after SC dosing in RA; {_KINERET}",
+            4.0,
+            6.0,
+            "Kineret label: terminal t1/2 4 to 6 h",
         ),
         Parameter(
             "anakinra_ka",
@@ -120,6 +138,9 @@ PKPD = ParameterTable(
             "[derived: solved for Tmax = ln(ka/ke)/(ka - ke) = 5 h, the midpoint of the label's "
             f"3 to 7 h, with ke = ln 2 / 5 h; gives ka = 2 ke] {_KINERET}. With CL/F fixed the "
             "curve is the same whichever of ka, ke is the absorption rate (flip-flop)",
+            0.147,
+            0.658,
+            "[derived] Tmax 7 h and 3 h (Kineret label range) with ke = ln 2 / 5 h",
         ),
         # Anakinra PD on IL-6 signalling
         Parameter(
@@ -129,6 +150,9 @@ PKPD = ParameterTable(
             "[assumption, not a finding] maximal share of IL-6 signalling removed by full IL-1 "
             "blockade (IL-1 acts upstream of IL-6; VCUART3 showed an hsCRP reduction, AUC values "
             "not retrieved; calibration.md §5)",
+            0.0,
+            1.0,
+            "[assumption, not a finding] from no effect on IL-6 signalling to full removal; no trial measured it in CS",
         ),
         Parameter(
             "anakinra_ec50",
@@ -137,8 +161,19 @@ PKPD = ParameterTable(
             "[assumption] occupancy-type (Hill 1) function of anakinra concentration, EC50 set so "
             "100 mg SC daily gives ~0.91 of the maximal effect at the steady-state peak "
             "(0.73 mg/L) and a dip to ~0.57 at the trough (0.10 mg/L)",
+            0.02,
+            0.3,
+            "[assumption]",
         ),
-        Parameter("anakinra_hill", 1.0, "power", "[assumption] one-site occupancy"),
+        Parameter(
+            "anakinra_hill",
+            1.0,
+            "power",
+            "[assumption] one-site occupancy",
+            0.5,
+            2.0,
+            "[assumption]",
+        ),
     ],
 )
 
