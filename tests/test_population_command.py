@@ -110,8 +110,8 @@ def test_cox_estimand_matches_a_cox_fit_to_simulated_deaths():
     import statsmodels.api as sm
 
     from cstrial.disease import linear_predictor
-    from cstrial.population import sample_population
     from cstrial.disease.targets import DETTLING_ADJUSTMENT, _covariates, cox_estimand
+    from cstrial.population import sample_population
 
     rng = np.random.default_rng(8)
     patients = sample_population(rng, 60_000)

@@ -22,10 +22,10 @@ from cstrial.design.sample_size import (
     two_proportion_sample_size,
 )
 from cstrial.engine import run
+from cstrial.engine.precision import power_precision
 from cstrial.errors import InfeasibleDesignError
-from cstrial.protocol import expand_scenarios, load_protocol, select_scenarios
+from cstrial.protocol import expand_scenarios, load_protocol
 from cstrial.sample_size import (
-    _Search,
     analytic_sample_size,
     probit_curve,
     probit_fit,
@@ -210,7 +210,6 @@ def test_time_to_event_closed_form_is_schoenfeld_events_over_the_pairs_death_ris
     """N = deaths / P(death by the horizon), at the model's marginal hazard ratio, which is
     the true effect the run reports (ln S_t / ln S_c at the horizon)."""
     from cstrial.engine.plan import plan_scenario
-    from cstrial.protocol import expand_scenarios
 
     answer = analytic_sample_size(SURVIVAL)
     plan = plan_scenario(expand_scenarios(load_protocol(SURVIVAL))[0], 42)
@@ -324,26 +323,12 @@ def test_the_interval_on_n_covers_the_truth_at_its_level():
     assert abs(covered / searches - 0.95) < 4 * np.sqrt(0.95 * 0.05 / searches)
 
 
-def test_the_searchs_se_includes_the_design_effect_of_patient_reuse(write_protocol):
-    """Code review D1: the search quoted a binomial SE as if reused patients were fresh."""
-    protocol = write_protocol(
-        {
-            "arms.1.effect": {"model": "il6-mediated", "blockade": 0.9},
-            "simulation.patient_reuse": 16,
-            "simulation.chunk_size": 200,
-            "design.power": 0.8,
-            "scenarios": [],
-        }
-    )
+def test_the_searchs_se_is_the_runs_se_at_the_chosen_n(write_protocol):
+    """One precision path (code review D1): the search quotes the SE a run would."""
+    protocol = write_protocol({"simulation.chunk_size": 200, "design.power": 0.8, "scenarios": []})
     result = simulated_sample_size(protocol, n_sims=400, jobs=1, write=False)
-    plan = _Search(
-        select_scenarios(expand_scenarios(load_protocol(protocol)), "base")[0],
-        0.8, 400, 42, 200, 1, None,
-    ).plan(result.sample_size)  # fmt: skip
-    deff = plan.comparisons[0].design_effect
-    assert deff > 1.01
-    p = result.power
-    assert result.power_se == pytest.approx(np.sqrt(p * (1 - p) / (400 / deff)), rel=1e-12)
+    expected = power_precision(round(result.power * 400), 400)
+    assert result.power_se == pytest.approx(expected.se, rel=1e-12)
 
 
 @pytest.fixture(scope="module")

@@ -110,9 +110,9 @@ def test_a_folder_that_is_not_a_run_is_a_clear_error(tmp_path):
         verify_run(tmp_path / "nope")
 
 
-def test_a_run_with_patient_reuse_verifies_and_a_change_is_caught(write_protocol, tmp_path):
+def test_a_run_of_virtual_patients_verifies_and_a_change_is_caught(write_protocol, tmp_path):
     protocol = write_protocol(
-        {"simulation.chunk_size": 40, "design.sample_size": 120, "simulation.patient_reuse": 4}
+        {"simulation.chunk_size": 40, "design.sample_size": 120, "simulation.sampler": "patients"}
     )
     out = run(protocol, n_sims=80, jobs=1, out=tmp_path / "run").out
     assert verify_run(out, jobs=1).ok

@@ -84,8 +84,9 @@ ENDPOINTS = {
 }
 
 
-def _protocol(tmp_path, primary, hazard_ratio=1.0, name="p", **design):
+def _protocol(tmp_path, primary, hazard_ratio=1.0, name="p", sampler="auto", **design):
     data = yaml.safe_load(yaml.safe_dump(BASE))
+    data.setdefault("simulation", {})["sampler"] = sampler
     data["endpoints"]["primary"] = primary
     data["arms"][1]["effect"]["value"] = hazard_ratio
     data["design"].update(design)
@@ -126,14 +127,20 @@ def test_log_rank_power_agrees_with_schoenfeld(tmp_path):
 
 
 def test_covariate_adjustment_gains_power_on_the_same_trials(tmp_path):
-    """Same seed and scenario: identical virtual trials, analysed unadjusted and adjusted
-    (FDA 2023 guidance: adjustment for prognostic covariates increases power)."""
+    """Same seed and scenario: identical virtual trials (both drawn as virtual patients),
+    analysed unadjusted and adjusted (FDA 2023 guidance: adjustment for prognostic
+    covariates increases power)."""
     n_sims = 1500
     unadjusted = ENDPOINTS["cmh"] | {"analysis": "two-proportion"}
     unadjusted.pop("strata")
-    a = run(_protocol(tmp_path, unadjusted, 0.7, "a"), n_sims=n_sims, jobs=2, out=tmp_path / "a")
+    a = run(
+        _protocol(tmp_path, unadjusted, 0.7, "a", sampler="patients"),
+        n_sims=n_sims,
+        jobs=2,
+        out=tmp_path / "a",
+    )
     b = run(
-        _protocol(tmp_path, ENDPOINTS["logistic-adjusted"], 0.7, "b"),
+        _protocol(tmp_path, ENDPOINTS["logistic-adjusted"], 0.7, "b", sampler="patients"),
         n_sims=n_sims,
         jobs=2,
         out=tmp_path / "b",

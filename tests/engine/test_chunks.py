@@ -16,7 +16,7 @@ from cstrial.protocol import expand_scenarios, load_protocol
 def chunk(tmp_path_factory):
     from helpers import SMALL
 
-    plan = plan_scenario(expand_scenarios(load_protocol(SMALL))[0], 3)
+    plan = plan_scenario(expand_scenarios(load_protocol(SMALL))[0], 3, save_patients=2)
     return simulate_chunk(plan, 0, 0, 20, plan.n_looks, save_patients=2)
 
 

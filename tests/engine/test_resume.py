@@ -51,15 +51,15 @@ def _count_calls(monkeypatch) -> dict:
     return calls
 
 
-@pytest.fixture(params=[1, 8], ids=["fresh-patients", "patient-reuse-8"])
+@pytest.fixture(params=["auto", "patients"], ids=["laws", "patients"])
 def protocol(write_protocol, request):
-    # 2 scenarios x 4 chunks of 50: small enough to run in a second; with and without
-    # patients serving several trials (simulation.patient_reuse)
+    # 2 scenarios x 4 chunks of 50: small enough to run in a second; with outcomes from the
+    # arms' laws and from virtual patients (simulation.sampler)
     return write_protocol(
         {
             "simulation.chunk_size": 50,
             "design.sample_size": 200,
-            "simulation.patient_reuse": request.param,
+            "simulation.sampler": request.param,
         }
     )
 

@@ -14,7 +14,9 @@ from cstrial.protocol import expand_scenarios, load_protocol
 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=[p.stem for p in PROTOCOLS])
 def test_declared_schemas_hold_every_column_a_chunk_writes(protocol):
-    plans = [plan_scenario(s, 1) for s in expand_scenarios(load_protocol(protocol))]
+    plans = [
+        plan_scenario(s, 1, save_patients=1) for s in expand_scenarios(load_protocol(protocol))
+    ]
     n_looks = max(p.n_looks for p in plans)
     trials = trials_schema(plans, n_looks)
     patients = patients_schema(plans)

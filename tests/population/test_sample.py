@@ -46,16 +46,7 @@ def test_category_shares_match_published_mix(patients, covariate, code, target, 
 
 def test_comatose_share_among_arrests(patients):
     # p_comatose_given_arrest 0.60 [derived from DanGer Shock's 20.3% resuscitated, non-comatose]
-    _within_4se(
-        patients["comatose_after_arrest"][patients["cardiac_arrest"]].mean(),
-        0.60,
-        patients["cardiac_arrest"].sum(),
-    )
-
-
-def test_comatose_share_among_arrests(patients):
-    # p_comatose_given_arrest 0.60 [derived from DanGer Shock's 20.3% resuscitated, non-comatose]
-    _within_4se(
+    assert_within_se(
         patients["comatose_after_arrest"][patients["cardiac_arrest"]].mean(),
         0.60,
         patients["cardiac_arrest"].sum(),

@@ -10,7 +10,7 @@ from cstrial.protocol.effects import Effect
 from cstrial.treatment import hazard_course
 
 
-def effect(**fields):
+def _effect(**fields):
     """A protocol effect, validated as the YAML's would be (None fields left out)."""
     return TypeAdapter(Effect).validate_python({k: v for k, v in fields.items() if v is not None})
 
@@ -28,13 +28,13 @@ def _risk(effect, patients, horizon=30.0):
 
 def test_risk_ratio_multiplies_each_patients_risk(patients):
     control = _risk(None, patients)
-    treated = _risk(effect(model="risk-ratio", value=0.85), patients)
+    treated = _risk(_effect(model="risk-ratio", value=0.85), patients)
     np.testing.assert_allclose(treated, 0.85 * control, rtol=1e-10)
 
 
 def test_odds_ratio_multiplies_each_patients_odds(patients):
     control = _risk(None, patients)
-    treated = _risk(effect(model="odds-ratio", value=0.75), patients)
+    treated = _risk(_effect(model="odds-ratio", value=0.75), patients)
     expected_odds = 0.75 * control / (1 - control)
     np.testing.assert_allclose(treated, expected_odds / (1 + expected_odds), rtol=1e-12)
 
@@ -42,14 +42,14 @@ def test_odds_ratio_multiplies_each_patients_odds(patients):
 def test_hazard_ratio_acts_on_the_cumulative_hazard(patients):
     # S_T(t) = S_C(t)^HR under proportional hazards
     control = _risk(None, patients, 14.0)
-    treated = _risk(effect(model="hazard-ratio", value=0.8), patients, 14.0)
+    treated = _risk(_effect(model="hazard-ratio", value=0.8), patients, 14.0)
     np.testing.assert_allclose(-np.log1p(-treated), 0.8 * -np.log1p(-control), rtol=1e-9)
 
 
 def test_il6_mediated_benefit_grows_with_baseline_il6(patients):
     p, _ = patients
     control = _risk(None, patients)
-    treated = _risk(effect(model="il6-mediated", blockade=0.7, delay_hours=0.0), patients)
+    treated = _risk(_effect(model="il6-mediated", blockade=0.7, delay_hours=0.0), patients)
     log_rr = np.log(treated / control)
     quartile = np.digitize(p["il6_pg_ml"], np.quantile(p["il6_pg_ml"], [0.25, 0.5, 0.75]))
     by_quartile = [log_rr[quartile == q].mean() for q in range(4)]
@@ -61,13 +61,13 @@ def test_il6_mediated_benefit_grows_with_baseline_il6(patients):
 
 def test_zero_blockade_is_no_effect(patients):
     control = _risk(None, patients)
-    treated = _risk(effect(model="il6-mediated", blockade=0.0, delay_hours=6.0), patients)
+    treated = _risk(_effect(model="il6-mediated", blockade=0.0, delay_hours=6.0), patients)
     np.testing.assert_allclose(treated, control, rtol=1e-14)
 
 
 def test_treatment_delay_costs_benefit(patients):
-    early = _risk(effect(model="il6-mediated", blockade=0.7, delay_hours=0.0), patients).mean()
-    late = _risk(effect(model="il6-mediated", blockade=0.7, delay_hours=24.0), patients).mean()
+    early = _risk(_effect(model="il6-mediated", blockade=0.7, delay_hours=0.0), patients).mean()
+    late = _risk(_effect(model="il6-mediated", blockade=0.7, delay_hours=24.0), patients).mean()
     control = _risk(None, patients).mean()
     assert early < late < control
 
@@ -76,8 +76,8 @@ def test_treatment_delay_costs_benefit(patients):
     "effect",
     [
         None,
-        effect(model="hazard-ratio", value=0.7),
-        effect(model="il6-mediated", blockade=0.8, delay_hours=12.0),
+        _effect(model="hazard-ratio", value=0.7),
+        _effect(model="il6-mediated", blockade=0.8, delay_hours=12.0),
     ],
 )
 def test_death_time_inverts_the_cumulative_hazard(patients, effect):
@@ -99,7 +99,7 @@ def test_death_time_inverts_the_cumulative_hazard(patients, effect):
 
 def _pkpd(**fields):
     """A pkpd effect with blockade 0.7 from 6 hours; each drug's own regimen defaults."""
-    return effect(**{"model": "pkpd", "blockade": 0.7, "delay_hours": 6.0, **fields})
+    return _effect(**{"model": "pkpd", "blockade": 0.7, "delay_hours": 6.0, **fields})
 
 
 def test_pkpd_benefit_rises_with_baseline_il6(patients):
@@ -114,7 +114,7 @@ def test_pkpd_benefit_rises_with_baseline_il6(patients):
 def test_pkpd_at_full_occupancy_matches_il6_mediated(patients):
     # 8 mg/kg keeps IL-6 receptors near-saturated through day 30 (occupancy >= 0.98)
     pkpd = _risk(_pkpd(drug="tocilizumab", dose_mg_per_kg=8.0), patients).mean()
-    constant = _risk(effect(model="il6-mediated", blockade=0.7, delay_hours=6.0), patients).mean()
+    constant = _risk(_effect(model="il6-mediated", blockade=0.7, delay_hours=6.0), patients).mean()
     assert pkpd == pytest.approx(constant, rel=0.005)
 
 
@@ -141,7 +141,7 @@ def test_anakinra_acts_upstream_with_partial_blockade(patients):
 def test_a_certain_death_stays_certain_under_ratio_models(model):
     # a patient whose control risk rounds to 1 (huge cumulative hazard) must not become NaN
     h30 = np.array([1e3, 0.5])
-    course = hazard_course(effect(model=model, value=0.8), h30, np.array([100.0, 100.0]), 30.0)
+    course = hazard_course(_effect(model=model, value=0.8), h30, np.array([100.0, 100.0]), 30.0)
     risk = course.risk(30.0)
     assert np.all(np.isfinite(risk))
     assert risk[0] == pytest.approx(1.0 if model == "odds-ratio" else 0.8)
@@ -183,9 +183,9 @@ def test_control_course_with_late_factor_is_the_disease_models_cumulative_hazard
     "effect",
     [
         None,
-        SimpleNamespace(model="hazard-ratio", value=0.8),
-        SimpleNamespace(model="risk-ratio", value=0.85),
-        SimpleNamespace(model="il6-mediated", blockade=0.7, delay_hours=6.0),
+        _effect(model="hazard-ratio", value=0.8),
+        _effect(model="risk-ratio", value=0.85),
+        _effect(model="il6-mediated", blockade=0.7, delay_hours=6.0),
     ],
     ids=["control", "hazard-ratio", "risk-ratio", "il6-mediated"],
 )
@@ -205,7 +205,7 @@ def _at(course, days, died):
 
 def test_risk_ratio_holds_at_one_year_with_the_late_factor(patients_with_late):
     control = _late_course(None, patients_with_late, 365.0).risk(365.0)
-    effect = SimpleNamespace(model="risk-ratio", value=0.9)
+    effect = _effect(model="risk-ratio", value=0.9)
     treated = _late_course(effect, patients_with_late, 365.0).risk(365.0)
     np.testing.assert_allclose(treated, 0.9 * control, rtol=1e-10)
 

@@ -53,8 +53,14 @@ ODDS_RATIO_HF_VS_AMI = 0.55  # calibration.md target 7 (0.4-0.7)
 PHENOTYPE_MORTALITY_AMI = (0.21, 0.45, 0.55)  # CSWG-MI, Zweck 2021
 
 
-def baseline_shift(eta: np.ndarray, target_risk: float, horizon_days: float = 30.0) -> float:
-    """The shift delta of every eta so that mean risk by the horizon (<= 30 days) equals `target_risk`."""
+def baseline_shift(
+    eta: np.ndarray,
+    target_risk: float,
+    horizon_days: float = 30.0,
+    weights: np.ndarray | None = None,
+) -> float:
+    """The shift delta of every eta so that the mean risk by the horizon (<= 30 days), weighted
+    by `weights` if given, equals `target_risk`."""
     from scipy.optimize import brentq  # here: workers never recalibrate
 
     if horizon_days > 30.0:
@@ -62,10 +68,10 @@ def baseline_shift(eta: np.ndarray, target_risk: float, horizon_days: float = 30
     g = float(timing_fraction(horizon_days))
 
     def excess(delta: float) -> float:
-        return float(np.mean(risk_by(np.exp(eta + delta) * g))) - target_risk
+        return float(np.average(risk_by(np.exp(eta + delta) * g), weights=weights)) - target_risk
 
     try:
-        return brentq(excess, -30.0, 30.0, xtol=1e-10)
+        return brentq(excess, -30.0, 30.0, xtol=1e-12)
     except ValueError as exc:  # no sign change: the target is unreachable
         raise ConvergenceError(
             f"cannot recalibrate the baseline to a mortality of {target_risk}"

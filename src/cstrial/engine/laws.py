@@ -137,6 +137,7 @@ def outcome_laws(
     control_mortality_30d: float | None = None,
     strata: str | None = None,
     horizons: tuple[float, ...] = (),
+    effect_horizon: float = 30.0,
 ) -> OutcomeLaws:
     """The laws of a scenario's arms (`effects`, control first) in its enrolled population.
 
@@ -144,9 +145,16 @@ def outcome_laws(
     arm's mean 30-day risk in the enrolled population equals it. `strata` splits the
     laws by a categorical or boolean covariate; `horizons` are days added to the grid
     (an endpoint's horizon is then tabulated exactly, not interpolated).
+    `effect_horizon` is the day at which risk- and odds-ratio effects hold (the primary
+    endpoint's horizon).
     """
     return _laws(
-        _criteria_key(criteria), tuple(effects), control_mortality_30d, strata, tuple(horizons)
+        _criteria_key(criteria),
+        tuple(effects),
+        control_mortality_30d,
+        strata,
+        tuple(horizons),
+        float(effect_horizon),
     )
 
 
@@ -161,7 +169,6 @@ class _Points:
     il6: np.ndarray
     stratum: np.ndarray
     counts: np.ndarray  # (scramblings, bins)
-    eta_all: np.ndarray  # every eligible point's eta (for calibration)
     screened: int
     n_strata: int
 
@@ -170,43 +177,73 @@ class _Points:
         return float(self.counts.sum() / self.screened)
 
 
+class _QuasiPopulation:
+    """The model's population at scrambled Sobol' points, made once per process and grown
+    on demand: every scenario's laws filter the same points by their own criteria, so a
+    run with many scenarios makes the points once. Continuous covariates are kept in
+    float32 (the laws' binning is far coarser)."""
+
+    def __init__(self) -> None:
+        self.blocks: list[list[dict[str, np.ndarray]]] = [[] for _ in range(SCRAMBLINGS)]
+        self.per_scrambling = 0
+        self._engines: list | None = None
+
+    def grow(self, per_scrambling: int) -> None:
+        """Make points until each scrambling has `per_scrambling` of them."""
+        if self._engines is None:
+            from scipy.stats import qmc  # here: only the main process plans
+
+            seeds = np.random.SeedSequence(LAW_SEED).spawn(SCRAMBLINGS)
+            self._engines = [
+                qmc.Sobol(len(DRAWS), scramble=True, rng=np.random.default_rng(s)) for s in seeds
+            ]
+        while self.per_scrambling < per_scrambling:
+            batch = max(1 << 13, self.per_scrambling)  # doubling keeps 2^k points (balance)
+            for r, engine in enumerate(self._engines):
+                for start in range(0, batch, BLOCK):
+                    z = ndtri(engine.random(min(BLOCK, batch - start))).T
+                    patients = population_from_normals(z)
+                    block = {
+                        k: v.astype(np.float32) if v.dtype == np.float64 else v
+                        for k, v in patients.items()
+                    }
+                    # what the laws read of a patient, whatever the criteria
+                    eta = linear_predictor(patients)
+                    late = late_log_ratio(patients, eta)
+                    block[_ETA] = eta
+                    block[_LATE] = late
+                    block[_SLOPE] = (late_log_ratio(patients, eta + 1.0) - late).astype(np.float32)
+                    block[_LOG_IL6] = np.log(patients["il6_pg_ml"])
+                    self.blocks[r].append(block)
+            self.per_scrambling += batch
+
+
+_POPULATION = _QuasiPopulation()
+_ETA, _LATE, _SLOPE, _LOG_IL6 = "_eta", "_late", "_slope", "_log_il6"  # derived, not covariates
+
+
 @lru_cache(maxsize=16)
 def _points(key: tuple, strata: str | None, target: float | None) -> _Points:
-    from scipy.stats import qmc  # here: only the main process plans, and only once
-
     criteria = Criteria(inclusion=dict(key[0]), exclusion=dict(key[1]))
-    seeds = np.random.SeedSequence(LAW_SEED).spawn(SCRAMBLINGS)
-    engines = [qmc.Sobol(len(DRAWS), scramble=True, rng=np.random.default_rng(s)) for s in seeds]
     parts: list[tuple[np.ndarray, ...]] = []
-    screened = 0
-    # rounds of 2^k points per scrambling (Sobol' balance holds at powers of two), doubled
-    # until the control arm's survival is known to the tolerance, with a margin for the
-    # other arms (whose laws are checked again when they are formed)
-    per_round = 1 << 13
-    while screened < MAX_SCREENED:
-        for r, engine in enumerate(engines):
-            for start in range(0, per_round, BLOCK):
-                patients = population_from_normals(
-                    ndtri(engine.random(min(BLOCK, per_round - start))).T
-                )
-                keep = eligible(patients, criteria)
-                chosen = {k: v[keep] for k, v in patients.items()}
-                eta = linear_predictor(chosen)
-                late = late_log_ratio(chosen, eta)
-                parts.append(
-                    (
-                        np.full(eta.size, r),
-                        eta,
-                        late,
-                        late_log_ratio(chosen, eta + 1.0) - late,
-                        np.log(chosen["il6_pg_ml"]),
-                        _stratum_codes(chosen, strata),
-                    )
-                )
-        screened += per_round * SCRAMBLINGS
-        per_round = screened // SCRAMBLINGS  # the next round doubles the points
-        if _control_error(parts, target) <= LAW_TOLERANCE / 2:
+    used = 0  # points per scrambling read so far
+    # doubling the points until the control arm's survival is known to the tolerance
+    # (the other arms' laws are checked again when they are formed)
+    want = 1 << 13
+    while True:
+        _POPULATION.grow(want)
+        for r, blocks in enumerate(_POPULATION.blocks):
+            read = 0
+            for block in blocks:
+                n = len(block["age"])
+                if read >= used and read < want:
+                    parts.append(_eligible_part(r, block, criteria, strata))
+                read += n
+        used = want
+        screened = used * SCRAMBLINGS
+        if _control_error(parts, target) <= LAW_TOLERANCE / 2 or screened >= MAX_SCREENED:
             break
+        want *= 2
     scrambling, eta, late, slope, log_il6, stratum = (
         np.concatenate(c) for c in zip(*parts, strict=True)
     )
@@ -237,9 +274,25 @@ def _points(key: tuple, strata: str | None, target: float | None) -> _Points:
         il6=np.exp(centroid(log_il6)),
         stratum=np.rint(centroid(stratum)).astype(np.int64),
         counts=counts.reshape(SCRAMBLINGS, n_bins).astype(float),
-        eta_all=eta,
         screened=screened,
         n_strata=_n_levels(strata),
+    )
+
+
+def _eligible_part(
+    r: int, block: Mapping[str, np.ndarray], criteria: Criteria, strata: str | None
+) -> tuple[np.ndarray, ...]:
+    """A block's eligible points: scrambling, eta, late log ratio and its slope, log IL-6,
+    stratum."""
+    keep = eligible(block, criteria)
+    eta = block[_ETA][keep]
+    return (
+        np.full(eta.size, r),
+        eta,
+        block[_LATE][keep],
+        block[_SLOPE][keep].astype(np.float64),
+        block[_LOG_IL6][keep],
+        _stratum_codes({k: v[keep] for k, v in block.items() if k in ("age", strata)}, strata),
     )
 
 
@@ -265,10 +318,14 @@ def _laws(
     target: float | None,
     strata: str | None,
     horizons: tuple[float, ...],
+    effect_horizon: float,
 ) -> OutcomeLaws:
     points = _points(key, strata, target)
     days = np.unique(np.concatenate([BASE_GRID, [min(h, MODEL_HORIZON_DAYS) for h in horizons]]))
-    shift = 0.0 if target is None else baseline_shift(points.eta_all, target, 30.0)
+    # calibrated on the bins the laws are summed over: the control arm's 30-day risk is
+    # then the target exactly (to the root's tolerance), not merely to the binning error
+    pooled_counts = points.counts.sum(axis=0)
+    shift = 0.0 if target is None else baseline_shift(points.eta, target, 30.0, pooled_counts)
     h30 = np.exp(points.eta + shift)
     late = points.late + points.late_slope * shift
     # (scramblings, strata, bins): each scrambling's points of each stratum, as weights
@@ -277,7 +334,7 @@ def _laws(
         weights[:, s] = np.where(points.stratum == s, points.counts, 0.0)
     per = np.empty((SCRAMBLINGS, points.n_strata, len(effects), days.size))
     for a, effect in enumerate(effects):
-        course = hazard_course(effect, h30, points.il6, float(days[-1]), late=late)
+        course = hazard_course(effect, h30, points.il6, effect_horizon, late=late)
         alive = np.exp(-course.cumulative_hazard_grid(days))
         per[:, :, a] = weights @ alive  # (R, S, G)
     totals = weights.sum(axis=2)  # (R, S)

@@ -182,6 +182,7 @@ def _outcome_laws(
             control_mortality_30d=protocol.population.control_mortality_30d,
             strata=next(iter(strata), None),
             horizons=tuple(float(e.horizon_days) for e in endpoints),
+            effect_horizon=float(protocol.endpoints.primary.horizon_days),
         )
     except InfeasibleDesignError:
         raise

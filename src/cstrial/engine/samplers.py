@@ -63,16 +63,17 @@ class CountsSampler:
         self.plan = plan
         horizon = plan.horizon_days
         rate = plan.dropout_per_day
-        risk = laws.risk(horizon)[0]  # (A,) P(death by the horizon)
-        # P(observed | died): E[exp(-rate T) | T <= horizon], from the law's grid
-        days = laws.days[laws.days <= horizon]
-        survival = laws.survival_at(np.append(days, horizon))[0]  # (A, G)
+        # P(observed | died) = E[exp(-rate T) | T <= horizon], summed over the law's grid
+        days = np.append(laws.days[laws.days < horizon], horizon)
+        survival = laws.survival_at(days)[0]  # (A, G)
         dying = -np.diff(survival, axis=1)
-        middle = (np.append(days, horizon)[1:] + np.append(days, horizon)[:-1]) / 2
+        risk = dying.sum(axis=1)  # (A,) P(death by the horizon)
+        middle = (days[1:] + days[:-1]) / 2
         observed_dead = (dying * np.exp(-rate * middle)).sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            self.p_observed_if_died = np.where(risk > 0, observed_dead / risk, 1.0)
-        self.p_died = risk
+            seen = np.where(risk > 0, observed_dead / risk, 1.0)
+        self.p_observed_if_died = np.clip(seen, 0.0, 1.0)
+        self.p_died = np.clip(risk, 0.0, 1.0)
         self.p_observed_if_alive = np.exp(-rate * horizon)
         # per trial and arm: [died & observed, died & lost, alive & observed, alive & lost]
         self.counts = np.zeros((replicates, len(plan.arm_names), 4), dtype=np.int64)

@@ -188,7 +188,7 @@ def _simulate_chunk(
         for c in plan.comparisons
     ]
     stage = StagePlan.fixed(replicates, 0, plan.allocation)
-    keep = max(0, min(save_patients, replicates))
+    keep = max(0, min(save_patients - first_sim, replicates))  # the run's first K trials
     saved: list[pa.Table] = []
     for look in range(plan.n_looks):
         running = trials.running()
@@ -216,7 +216,9 @@ def _simulate_chunk(
         tallies.append(rows.tally(n_looks_out, (control, control_deaths, treated, treated_deaths)))
     # one Arrow chunk per column: ~10x faster to send to the main process, and to write
     table = pa.concat_tables(tables).combine_chunks()
-    patients = pa.concat_tables(saved).combine_chunks() if saved else None
+    patients = None
+    if saved:  # trials finish at different looks: back into replicate order
+        patients = pa.concat_tables(saved).sort_by([("sim", "ascending")]).combine_chunks()
     return ChunkResult(plan.index, chunk, table, tallies, patients)
 
 
@@ -269,10 +271,5 @@ def _save_finished(
         return
     pick = np.flatnonzero(done)
     course = seen.course.take(pick)
-    months = seen.months[pick]
-    n_enrolled = np.minimum(
-        plan.sample_size,
-        enrolled_by(months, plan.patients_per_month, plan.ramp_up_months).astype(np.int64),
-    )
     sims = first_sim + running[pick]
-    saved.append(patients_table(plan, course, sims.astype(np.int64), pick.size, n_enrolled))
+    saved.append(patients_table(plan, course, sims.astype(np.int64), pick.size, seen.months[pick]))

@@ -186,12 +186,15 @@ def patients_schema(plans: Sequence[ScenarioPlan]) -> pa.Schema:
 
 
 def patients_table(
-    plan: ScenarioPlan, trial: TrialCourse, sims: np.ndarray, keep: int, n_enrolled: np.ndarray
+    plan: ScenarioPlan, trial: TrialCourse, sims: np.ndarray, keep: int, stop_months: np.ndarray
 ) -> pa.Table:
     """The first `keep` trials' patients: covariates, arm, enrolment, outcome days and flags.
 
-    The patients of every stage the trial reached are listed; `enrolled` marks those
-    enrolled before the trial stopped (its last comparison, in a multi-arm trial). `death_day` is the simulated
+    The patients of every stage the trial reached are listed (not those enrolled while
+    its last interim's outcomes matured: no analysis saw them, so they are not drawn);
+    `enrolled` marks those enrolled by the date the trial stopped (its last comparison,
+    in a multi-arm trial): all of them, but for a time-to-event trial, whose whole
+    enrolment is drawn at once. `death_day` is the simulated
     day of death to the model horizon (NaN: alive then); `death` is death by the
     primary endpoint's horizon.
     """
@@ -207,7 +210,9 @@ def patients_table(
         "patient": pa.array(np.tile(np.arange(1, n + 1, dtype=np.int32), keep)),
         "arm": pa.array(np.asarray(plan.arm_names, dtype=object)[flat(trial.arms)], pa.string()),
         "enrolment_month": pa.array(np.tile(trial.enrolment_months[:n], keep)),
-        "enrolled": pa.array((np.arange(n)[None, :] < n_enrolled[:keep, None]).reshape(-1)),
+        "enrolled": pa.array(
+            (trial.enrolment_months[None, :n] <= stop_months[:keep, None] + 1e-9).reshape(-1)
+        ),
     }
     for name, covariate in COVARIATES.items():
         if name not in trial.patients:

@@ -320,6 +320,8 @@ class Simulation(Schema):
     save_patients: CountOrZero = 0
     # auto: each outcome from its arm's exact law where the analyses allow (docs/scale.md)
     sampler: Sampler = "auto"
+    # removed in 0.2: named here only so that cross_check can say what to do instead
+    patient_reuse: Any = Field(default=None, exclude=True)
 
     @classmethod
     def cross_check(cls, data: dict[Any, Any]) -> Found:

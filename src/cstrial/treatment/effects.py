@@ -198,10 +198,21 @@ def hazard_course(
     ratio (`disease.late_log_ratio(patients, eta)`); 0 makes the hazard after day 30
     proportional to the 30-day hazard, which is not the calibrated model.
     """
+    if is_null(effect):
+        effect = None  # the same course as control care, to the last bit (exact symmetry)
     course = _hazard_course(effect, h30, il6_pg_ml, horizon_days, blockade_profile, late)
     if np.ndim(late) or late != 0.0:
         course = _split_at(course, EARLY_DAYS)
     return HazardCourse(course.h30, course.edges, course.slopes, course.load, late)
+
+
+def is_null(effect: Effect | None) -> bool:
+    """Whether `effect` changes no hazard: a ratio of 1, or no blockade (harms aside)."""
+    if effect is None:
+        return True
+    if isinstance(effect, RiskRatio | OddsRatio | HazardRatio):
+        return effect.value == 1.0
+    return effect.blockade == 0.0
 
 
 def _split_at(course: HazardCourse, day: float) -> HazardCourse:
