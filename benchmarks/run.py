@@ -4,16 +4,18 @@
     python -m benchmarks.run --n-sims 100000 # the issue's target size
     python -m benchmarks.run --smoke         # tiny, a few seconds (CI)
 
-Three designs, each 600 patients: binary 30-day death, fixed and with 3 looks
-(information 0.33/0.67/1, Lan-DeMets O'Brien-Fleming efficacy bounds), and
-180-day survival by log-rank with 3 event-driven looks. Each is run as a whole
+Four designs, each 600 patients: binary 30-day death, fixed and with 3 looks
+(information 0.33/0.67/1, Lan-DeMets O'Brien-Fleming efficacy bounds), 180-day
+survival by log-rank with 3 event-driven looks, and the 3-look binary design
+analysed by covariate-adjusted logistic regression (drawn as virtual patients:
+`patient-level`, at a tenth of the replicates). Each is run as a whole
 process (`python -c ... cstrial.engine.run`), timed from start to exit, as
 `Rscript` running rpact is, so both sides pay their start-up. Reported per design:
 
 - wall time of the whole process, and of the engine's run alone;
 - virtual patients per second: n_sims x sample_size / whole-process wall time
-  (every patient of every trial is simulated, with covariates, even in trials
-  that stop early);
+  (a nominal rate: a trial that stops early draws only the stages it reached, and
+  the laws' samplers draw outcomes, not covariates);
 - the ratio of that rate to numpy's raw rate of `Generator(PCG64).standard_normal`
   draws, measured in this run on 10^7 floats (one core), overall and per worker;
 - peak memory of the whole process tree (main process and its workers): the
@@ -27,9 +29,9 @@ process (`python -c ... cstrial.engine.run`), timed from start to exit, as
   wall time of rpact's `getSimulationRates` (binary) or `getSimulationSurvival`
   (time-to-event) on the same design (same looks, alpha spending, subjects or
   deaths per look, true event rates), and cstrial's time over rpact's. rpact draws
-  arm totals (binary) or exponential survival times without covariates; cstrial
-  simulates every patient with covariates and a non-exponential hazard, so only
-  the times compare, not the powers.
+  arm totals (binary) or exponential survival times; cstrial draws from the
+  model's exact outcome laws (non-exponential survival), so only the times
+  compare, not the powers.
 
 The table is printed and written as JSON (benchmarks/results.json by default).
 """
@@ -57,7 +59,7 @@ HERE = Path(__file__).parent
 SAMPLE_SIZE = 600
 N_SIMS = 10_000
 SEED = 20261121
-REUSE = (1, 16)  # simulation.patient_reuse: fresh patients, and each patient in 16 trials
+PATIENT_LEVEL_SHARE = 10  # the patient-level design runs n_sims / 10 replicates
 
 
 @dataclass(frozen=True)
@@ -70,12 +72,18 @@ class Design:
     efficacy: str = "lan-demets-obrien-fleming"
     available: bool = True
     reason: str = ""
+    share: int = 1  # runs n_sims / share replicates
+
+    @property
+    def has_rpact(self) -> bool:
+        return self.endpoint in ("binary", "time-to-event")
 
 
 DESIGNS = (
     Design("binary fixed", "binary", (1.0,)),
     Design("binary 3-look", "binary", (0.33, 0.67, 1.0)),
     Design("time-to-event 3-look", "time-to-event", (0.33, 0.67, 1.0)),
+    Design("patient-level 3-look", "adjusted", (0.33, 0.67, 1.0), share=PATIENT_LEVEL_SHARE),
 )
 ENDPOINTS = {
     "binary": {
@@ -91,13 +99,19 @@ ENDPOINTS = {
         "horizon_days": 180,
         "analysis": "log-rank",
     },
+    # covariates read by the analysis: the patient-level sampler
+    "adjusted": {
+        "name": "death_30d",
+        "type": "binary",
+        "horizon_days": 30,
+        "analysis": "logistic-adjusted",
+        "covariates": ["scai_stage", "lactate_mmol_l", "il6_pg_ml", "age"],
+    },
 }
 ACCRUAL_PER_MONTH = 25
 
 
-def protocol(
-    design: Design, sample_size: int, n_sims: int, chunk_size: int, reuse: int = 1
-) -> dict:
+def protocol(design: Design, sample_size: int, n_sims: int, chunk_size: int) -> dict:
     """The benchmark protocol: the README's tocilizumab trial, binary 30-day death."""
     return {
         "name": "benchmark-" + design.name.replace(" ", "-"),
@@ -131,7 +145,6 @@ def protocol(
             "n_sims": n_sims,
             "seed": SEED,
             "chunk_size": chunk_size,
-            "patient_reuse": reuse,
         },
     }
 
@@ -160,7 +173,7 @@ print(json.dumps({
     "engine_seconds": engine_seconds,
     "run_wall_seconds": result.manifest["wall_time_seconds"],
     "power": float(row["power"]),
-    "design_effect": float(row["design_effect"]),
+    "sampler": result.manifest["scenarios"][0]["sampler"],
     "control_rate": float(row["true_control_rate"]),
     "treatment_rate": float(row["true_treatment_rate"]),
     "look_patients": result.manifest["scenarios"][0]["look_patients"],
@@ -329,12 +342,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-rpact", action="store_true", help="skip rpact even if installed")
     parser.add_argument("--out", type=Path, help="JSON results (default benchmarks/results.json)")
     parser.add_argument(
-        "--reuse",
-        default=",".join(map(str, REUSE)),
-        help="simulation.patient_reuse values to run each design at, comma-separated "
-        f"(default {','.join(map(str, REUSE))})",
-    )
-    parser.add_argument(
         "--repeat",
         type=int,
         default=1,
@@ -351,45 +358,46 @@ def main(argv: list[str] | None = None) -> int:
     draws_per_second = normal_draw_rate(10**6 if args.smoke else 10**7)
     use_rpact = not args.no_rpact and rpact_available()
 
-    reuses = [int(r) for r in args.reuse.split(",")]
-    runs = [(d, r) for d in DESIGNS for r in reuses]
-    timings: dict[tuple[str, int], list[dict]] = {(d.name, r): [] for d, r in runs}
+    timings: dict[str, list[dict]] = {d.name: [] for d in DESIGNS}
     rpact_times: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="cstrial-bench-") as tmp:
         # round after round, so a slow spell of a shared machine hits both sides alike
-        for round_ in range(args.repeat):
-            for design, reuse in runs:
+        for _ in range(args.repeat):
+            for design in DESIGNS:
                 if not design.available:
                     continue
-                path = Path(tmp) / f"{design.name.replace(' ', '-')}-reuse-{reuse}.yaml"
-                spec = protocol(design, SAMPLE_SIZE, n_sims, chunk_size, reuse)
+                replicates = max(1, n_sims // design.share)
+                path = Path(tmp) / f"{design.name.replace(' ', '-')}.yaml"
+                spec = protocol(design, SAMPLE_SIZE, replicates, min(chunk_size, replicates))
                 path.write_text(yaml.safe_dump(spec))
-                result = time_cstrial(path, n_sims, args.jobs, Path(tmp) / "out" / path.stem)
-                timings[(design.name, reuse)].append(result)
-                if use_rpact and len(rpact_times.setdefault(design.name, [])) <= round_:
-                    # the same rpact run serves every reuse of the design
+                result = time_cstrial(path, replicates, args.jobs, Path(tmp) / "out" / path.stem)
+                timings[design.name].append(result)
+                if use_rpact and design.has_rpact:
                     looks = result["look_events"] or result["look_patients"]
-                    rpact_times[design.name].append(
+                    rpact_times.setdefault(design.name, []).append(
                         time_rpact(
-                            design, result["control_rate"], result["treatment_rate"], looks, n_sims
+                            design,
+                            result["control_rate"],
+                            result["treatment_rate"],
+                            looks,
+                            replicates,
                         )
                     )
     rows = [
         _row(
             design,
-            reuse,
-            timings[(design.name, reuse)],
+            timings[design.name],
             rpact_times.get(design.name),
-            n_sims,
+            max(1, n_sims // design.share),
             args.jobs,
         )
-        for design, reuse in runs
+        for design in DESIGNS
     ]
     for row in rows:
         if row["status"] == "ok":
             row["raw_normal_draws_per_second"] = round(draws_per_second)
             rate = row["patients_per_second"]
-            row["ratio_to_raw_normal_rate"] = round(rate / draws_per_second, 4)
+            row["ratio_to_raw_normal_rate"] = round(rate / draws_per_second, 6)
             row["ratio_to_raw_normal_rate_per_worker"] = round(
                 rate / args.jobs / draws_per_second, 4
             )
@@ -420,7 +428,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _row(
     design: Design,
-    reuse: int,
     results: list[dict],
     rpact: list[dict] | None,
     n_sims: int,
@@ -429,7 +436,6 @@ def _row(
     """One design's table row: medians over the rounds, and every round's wall times."""
     row: dict = {
         "design": design.name,
-        "patient_reuse": reuse,
         "sample_size": SAMPLE_SIZE,
         "n_sims": n_sims,
     }
@@ -450,7 +456,7 @@ def _row(
         peak_memory_mib=round(max(peaks), 1) if peaks else None,
         main_peak_mib=round(max(r["main_peak_mib"] for r in results), 1),
         power=first["power"],
-        design_effect=round(first["design_effect"], 4),
+        sampler=first.get("sampler", "-"),
         control_rate=first["control_rate"],
         treatment_rate=first["treatment_rate"],
     )
@@ -472,8 +478,8 @@ def _row(
 
 def _table(rows: list[dict], draws_per_second: float, use_rpact: bool, skipped: bool) -> str:
     header = (
-        f"{'design':<22} {'reuse':>5} {'N':>5} {'n_sims':>8} {'wall s':>8} {'patients/s':>12} "
-        f"{'/raw normal':>11} {'peak MiB':>9} {'main MiB':>9} {'power':>6} {'deff':>6} {'rpact s':>8} "
+        f"{'design':<22} {'sampler':>8} {'N':>5} {'n_sims':>8} {'wall s':>8} {'patients/s':>12} "
+        f"{'/raw normal':>11} {'peak MiB':>9} {'main MiB':>9} {'power':>6} {'rpact s':>8} "
         f"{'x rpact':>8}"
     )
     lines = [header, "-" * len(header)]
@@ -489,10 +495,10 @@ def _table(rows: list[dict], draws_per_second: float, use_rpact: bool, skipped: 
         )
         ratio = f"{row['cstrial_over_rpact_time']:.2f}" if "cstrial_over_rpact_time" in row else "-"
         lines.append(
-            f"{row['design']:<22} {row['patient_reuse']:>5} {row['sample_size']:>5} {row['n_sims']:>8} {row['wall_seconds']:>8.2f} "
+            f"{row['design']:<22} {row['sampler']:>8} {row['sample_size']:>5} "
+            f"{row['n_sims']:>8} {row['wall_seconds']:>8.2f} "
             f"{row['patients_per_second']:>12,} {row['ratio_to_raw_normal_rate']:>11.2%} "
             f"{_mib(row['peak_memory_mib']):>9} {row['main_peak_mib']:>9.0f} {row['power']:>6.3f} "
-            f"{row['design_effect']:>6.3f} "
             f"{rpact_s:>8} {ratio:>8}"
         )
     lines.append("")
@@ -504,8 +510,8 @@ def _table(rows: list[dict], draws_per_second: float, use_rpact: bool, skipped: 
         f"jobs = {rows[0].get('jobs', '-')}"
     )
     lines.append(
-        "deff: the design effect of patient reuse on the power's Monte Carlo variance (1 for "
-        "fresh patients): a run with deff d is worth n_sims / d fresh-patient trials"
+        "sampler: counts or events (outcomes from the arms' exact laws), patients (virtual "
+        "patients with covariates); the patient-level design runs a tenth of the replicates"
     )
     lines.append(
         "peak MiB: largest total PSS of main process + workers (/proc, every 200 ms); "

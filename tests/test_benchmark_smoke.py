@@ -22,19 +22,21 @@ def test_the_benchmark_smoke_run_writes_its_table_and_json(tmp_path, capsys):
 
     report = json.loads(out.read_text())
     assert report["smoke"] is True
-    by_name = {(row["design"], row["patient_reuse"]): row for row in report["designs"]}
-    for key in (
-        (name, reuse)
-        for name in ("binary fixed", "binary 3-look", "time-to-event 3-look")
-        for reuse in benchmark.REUSE
-    ):
-        row = by_name[key]
+    by_name = {row["design"]: row for row in report["designs"]}
+    samplers = {
+        "binary fixed": "counts",
+        "binary 3-look": "counts",
+        "time-to-event 3-look": "events",
+        "patient-level 3-look": "patients",
+    }
+    for name, sampler in samplers.items():
+        row = by_name[name]
         assert row["status"] == "ok"
         assert row["wall_seconds"] > 0 and row["patients_per_second"] > 0
         assert 0 < row["ratio_to_raw_normal_rate"] < 1
         assert row["main_peak_mib"] > 0
         assert 0 <= row["power"] <= 1
-        assert row["design_effect"] >= 1.0
+        assert row["sampler"] == sampler
 
 
 def test_the_benchmark_protocols_are_valid():
@@ -70,14 +72,14 @@ def test_repeated_rounds_report_medians_and_every_round():
             "tree_peak_mib": peak,
             "main_peak_mib": 300.0,
             "power": 0.8,
-            "design_effect": 1.036,
+            "sampler": "counts",
             "control_rate": 0.4,
             "treatment_rate": 0.3,
         }
         for wall, peak in ((12.0, 480.0), (10.0, 500.0), (30.0, 490.0))
     ]
     rpact = [{"wall_seconds": w, "power": 0.8} for w in (6.0, 5.0, 9.0)]
-    row = benchmark._row(design, 16, rounds, rpact, 1000, 2)
+    row = benchmark._row(design, rounds, rpact, 1000, 2)
     assert row["wall_seconds"] == 12.0 and row["wall_seconds_each"] == [12.0, 10.0, 30.0]
     assert row["rpact"]["wall_seconds"] == 6.0
     assert row["cstrial_over_rpact_time"] == 2.0

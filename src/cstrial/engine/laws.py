@@ -26,9 +26,15 @@ each patient's stratum, then the outcome from that stratum's law).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
+import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from scipy.special import ndtri
@@ -45,6 +51,7 @@ from cstrial.population.eligibility import Criteria, check_eligibility, eligible
 from cstrial.population.sample import DRAWS, Patients, population_from_normals
 from cstrial.protocol.covariates import COVARIATES
 from cstrial.protocol.effects import Effect
+from cstrial.results import write_bytes_atomic
 from cstrial.treatment import hazard_course
 
 LAW_SEED = 20_261_124  # the laws' own fixed seed (cstrial.engine.plan lists the model seeds)
@@ -112,22 +119,34 @@ class OutcomeLaws:
 
     def death_days(self, u: np.ndarray, stratum: np.ndarray | int, arm: np.ndarray) -> np.ndarray:
         """Days of death by inversion of each patient's stratum-arm survival at uniforms `u`
-        (inf: alive at the model's horizon). Shapes broadcast; `arm` indexes the plan's arms."""
-        log_s = np.log(np.maximum(self.survival, 1e-300))  # (S, A, G), decreasing in g
-        target = np.log(np.maximum(u, 1e-300))
-        rows = log_s[stratum, arm]  # (..., G)
-        # the first grid day at which log S falls to or below log u
-        after = np.sum(rows > target[..., None], axis=-1)
-        alive = after >= self.days.size
-        after = np.minimum(after, self.days.size - 1)
-        before = np.maximum(after - 1, 0)
-        lo = np.take_along_axis(rows, before[..., None], -1)[..., 0]
-        hi = np.take_along_axis(rows, after[..., None], -1)[..., 0]
-        t_lo, t_hi = self.days[before], self.days[after]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share = np.where(hi < lo, (lo - target) / (lo - hi), 1.0)
-        day = t_lo + np.clip(share, 0.0, 1.0) * (t_hi - t_lo)
-        return np.where(alive, np.inf, day)
+        (inf: alive at the model's horizon), log-linear between grid days. Shapes broadcast;
+        `arm` indexes the plan's arms."""
+        u = np.asarray(u, dtype=float)
+        stratum = np.broadcast_to(np.asarray(stratum), u.shape)
+        arm = np.broadcast_to(np.asarray(arm), u.shape)
+        days = np.full(u.shape, np.inf)
+        cumulative = -np.log(np.maximum(self.survival, 1e-300))  # (S, A, G), increasing
+        target = -np.log(np.maximum(u, 1e-300))
+        for s in range(self.survival.shape[0]):
+            for a in range(self.survival.shape[1]):
+                who = (stratum == s) & (arm == a)
+                if not who.any():
+                    continue
+                curve = cumulative[s, a]
+                t = target[who]
+                # the first grid day at which the cumulative hazard reaches the target
+                after = np.searchsorted(curve, t, side="left")
+                alive = after >= curve.size
+                after = np.minimum(after, curve.size - 1)
+                before = np.maximum(after - 1, 0)
+                low, high = curve[before], curve[after]
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    share = np.where(high > low, (t - low) / (high - low), 1.0)
+                day = self.days[before] + np.clip(share, 0.0, 1.0) * (
+                    self.days[after] - self.days[before]
+                )
+                days[who] = np.where(alive, np.inf, day)
+        return days
 
 
 def outcome_laws(
@@ -147,8 +166,12 @@ def outcome_laws(
     (an endpoint's horizon is then tabulated exactly, not interpolated).
     `effect_horizon` is the day at which risk- and odds-ratio effects hold (the primary
     endpoint's horizon).
+
+    Laws are kept in an on-disk cache (`cache_folder`), keyed by the arguments and by a
+    hash of the model's own source code and parameters, so a changed model never
+    reads a stale law; a damaged or missing entry is computed again.
     """
-    return _laws(
+    args = (
         _criteria_key(criteria),
         tuple(effects),
         control_mortality_30d,
@@ -156,6 +179,94 @@ def outcome_laws(
         tuple(horizons),
         float(effect_horizon),
     )
+    path = _cache_path(args)
+    cached = _read_cached(path) if path is not None else None
+    if cached is not None:
+        return cached
+    laws = _laws(*args)
+    if path is not None:
+        _write_cached(path, laws)
+    return laws
+
+
+def cache_folder() -> Path | None:
+    """Where laws are cached: $CSTRIAL_CACHE_DIR, else ~/.cache/cstrial; None if
+    CSTRIAL_CACHE_DIR is empty (no cache)."""
+    chosen = os.environ.get("CSTRIAL_CACHE_DIR")
+    if chosen == "":
+        return None
+    base = Path(chosen) if chosen else Path.home() / ".cache" / "cstrial"
+    return base / "laws"
+
+
+@lru_cache(maxsize=1)
+def _model_fingerprint() -> str:
+    """A hash of everything a law depends on besides its arguments: the model's source
+    (population, disease, treatment, the laws themselves) and cstrial's version."""
+    import cstrial
+
+    digest = hashlib.sha256(cstrial.__version__.encode())
+    root = Path(cstrial.__file__).parent
+    for folder in ("population", "disease", "treatment", "protocol"):
+        for source in sorted((root / folder).glob("*.py")):
+            digest.update(source.read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()
+
+
+def _cache_path(args: tuple) -> Path | None:
+    folder = cache_folder()
+    if folder is None:
+        return None
+    key = json.dumps(
+        [_model_fingerprint(), repr(args[0]), [_effect_key(e) for e in args[1]], *args[2:]],
+        default=repr,
+    )
+    return folder / f"{hashlib.sha256(key.encode()).hexdigest()}.npz"
+
+
+def _effect_key(effect: Effect | None) -> str | None:
+    return None if effect is None else effect.model_dump_json()
+
+
+def _read_cached(path: Path) -> OutcomeLaws | None:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            return OutcomeLaws(
+                days=data["days"],
+                survival=data["survival"],
+                prevalence=data["prevalence"],
+                strata=meta["strata"],
+                eligible_fraction=meta["eligible_fraction"],
+                baseline_shift=meta["baseline_shift"],
+                error=meta["error"],
+                points=meta["points"],
+            )
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _write_cached(path: Path, laws: OutcomeLaws) -> None:
+    """Keep `laws` for the next run (best effort: a cache that cannot be written is skipped)."""
+    meta = {
+        "strata": laws.strata,
+        "eligible_fraction": laws.eligible_fraction,
+        "baseline_shift": laws.baseline_shift,
+        "error": laws.error,
+        "points": laws.points,
+    }
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        days=laws.days,
+        survival=laws.survival,
+        prevalence=laws.prevalence,
+        meta=np.array(json.dumps(meta)),
+    )
+    with contextlib.suppress(OSError, CstrialError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(buffer.getvalue(), path)
 
 
 @dataclass(frozen=True)

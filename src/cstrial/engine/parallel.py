@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import joblib
 
 from cstrial.engine.plan import ScenarioPlan
-from cstrial.engine.simulate import ChunkResult, simulate_chunk, warm_up
+from cstrial.engine.simulate import ChunkResult, simulate_chunk
 from cstrial.errors import CstrialError, UsageError
 
 BACKENDS = ("loky", "dask")
@@ -36,6 +36,29 @@ def chunk_tasks(plan: ScenarioPlan, n_sims: int, chunk_size: int) -> list[ChunkT
         ChunkTask(plan, c, c * chunk_size, min(chunk_size, n_sims - c * chunk_size))
         for c in range(-(-n_sims // chunk_size))
     ]
+
+
+# Estimated seconds of one core per simulated patient, by sampler (measured on the
+# benchmark designs): counts draw per arm and stage, events per patient, patients with
+# all covariates.
+SECONDS_PER_PATIENT = {"counts": 3e-8, "events": 1.2e-6, "patients": 1.5e-5}
+# Below this many estimated seconds a run stays in this process: starting workers (each
+# importing numpy, scipy and pyarrow) would cost more than it saves.
+IN_PROCESS_SECONDS = 4.0
+
+
+def workers_for(tasks: list[ChunkTask], jobs: int | None, backend: str) -> int | None:
+    """The workers to use: one (this process) when the work is small, else `jobs`.
+
+    Results never depend on it: a chunk's bytes are the same wherever it runs.
+    """
+    if backend != "loky" or jobs == 1:
+        return jobs
+    work = sum(
+        t.replicates * t.plan.sample_size * SECONDS_PER_PATIENT.get(t.plan.sampler, 1e-5)
+        for t in tasks
+    )
+    return 1 if work < IN_PROCESS_SECONDS else jobs
 
 
 def check_backend(backend: str, scheduler: Any) -> None:
@@ -86,29 +109,6 @@ def execute(
         return
     parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1)
     yield from parallel(calls)
-
-
-@contextlib.contextmanager
-def workers_starting(jobs: int | None, backend: str, n_tasks: int) -> Iterator[None]:
-    """Start the local workers (and their imports) while the main process plans.
-
-    joblib dispatches a generator's tasks in the background at once, and the next
-    Parallel with the same settings reuses the same workers: the ~1 s a worker
-    takes to start overlaps planning instead of following it. Results are unaffected.
-    """
-    n_jobs = jobs if jobs is not None else -1
-    if backend != "loky" or n_jobs == 1 or n_tasks <= 1:
-        yield
-        return
-    workers = joblib.cpu_count() if n_jobs < 0 else n_jobs
-    warming = joblib.Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1)(
-        joblib.delayed(warm_up)() for _ in range(min(workers, n_tasks))
-    )
-    try:
-        yield
-    finally:
-        for _ in warming:  # wait for them (and let an error in planning surface first)
-            pass
 
 
 @contextlib.contextmanager

@@ -33,7 +33,7 @@ from cstrial.engine.parallel import (
     check_jobs,
     chunk_tasks,
     execute,
-    workers_starting,
+    workers_for,
 )
 from cstrial.engine.plan import plan_scenario
 from cstrial.engine.precision import warn_if_imprecise
@@ -90,11 +90,11 @@ def run(
     scenarios = select_scenarios(expand_scenarios(protocol), scenario)
     chunk_size = sim.chunk_size
     _check_chunk_memory(scenarios, min(chunk_size, n_sims))
-    n_tasks = len(scenarios) * -(-n_sims // chunk_size)
-    with workers_starting(jobs, backend, n_tasks), one_blas_thread():
+    with one_blas_thread():
         plans = [plan_scenario(s, seed, save_patients) for s in scenarios]
     n_looks = max(p.n_looks for p in plans)
     tasks = [task for plan in plans for task in chunk_tasks(plan, n_sims, chunk_size)]
+    jobs = workers_for(tasks, jobs, backend)
 
     _make_out(out)
     store = ChunkStore(

@@ -11,7 +11,6 @@ order, so a chunk's result depends only on (seed, scenario, chunk).
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass
 from functools import cache
 
@@ -39,11 +38,6 @@ class ChunkResult:
     trials: pa.Table
     tallies: list[ComparisonTally]  # in the order of the plan's comparisons
     patients: pa.Table | None
-
-
-def warm_up() -> int:
-    """Nothing: sent to each new worker so it imports this module before the first chunk."""
-    return os.getpid()
 
 
 def chunk_generator(seed: int, scenario: int, chunk: int) -> np.random.Generator:
