@@ -128,3 +128,23 @@ def test_a_run_of_virtual_patients_verifies_and_a_change_is_caught(write_protoco
     pq.write_table(table, path)
     report = verify_run(out, jobs=1)
     assert not report.ok and "events_control" in report.render()
+
+
+def test_a_run_of_another_minor_version_is_refused_with_the_reason(write_protocol, tmp_path):
+    """0.1 outputs are not reproduced by 0.2 (CHANGELOG.md): verify says so, not a column."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from cstrial.cli import app
+    from cstrial.verify import VersionMismatchError
+
+    out = run(write_protocol(), n_sims=20, jobs=1, out=tmp_path / "run").out
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["cstrial_version"] = "0.1.0"
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(VersionMismatchError, match=r"made by cstrial 0\.1\.0"):
+        verify_run(out, jobs=1)
+    result = CliRunner().invoke(app, ["verify", str(out)])
+    assert result.exit_code != 0
+    assert "CHANGELOG.md" in result.output and "Traceback" not in result.output

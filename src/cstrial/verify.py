@@ -29,6 +29,17 @@ from cstrial import __version__
 from cstrial.errors import CstrialError, MonteCarloPrecisionWarning
 from cstrial.results import read_run
 
+
+class VersionMismatchError(CstrialError):
+    """The run was made by a cstrial whose seeded outputs this version does not reproduce."""
+
+
+def same_streams(made_by: str, current: str) -> bool:
+    """Whether two versions draw the same seeded outputs: the same major and minor version
+    (CHANGELOG.md says when the streams change, and the minor version moves with them)."""
+    return made_by.split(".")[:2] == current.split(".")[:2]
+
+
 # Rows compared at a time: memory stays flat whatever the size of the run.
 _BATCH_ROWS = 65_536
 _KEY_COLUMNS = ("scenario", "comparison", "sim", "patient")
@@ -146,12 +157,16 @@ def verify_run(
         files = ["trials.parquet", "summary.parquet"] + (
             ["patients.parquet"] if save_patients > 0 else []
         )
-    notes = []
-    if manifest.get("cstrial_version") != __version__:
-        notes.append(
-            f"the run was made with cstrial {manifest.get('cstrial_version')}, "
-            f"re-run with {__version__}"
+    made_by = str(manifest.get("cstrial_version"))
+    if not same_streams(made_by, __version__):
+        raise VersionMismatchError(
+            f"{recorded.out} was made by cstrial {made_by}, whose seeded outputs cstrial "
+            f"{__version__} does not reproduce (the random streams changed: CHANGELOG.md). "
+            f"Verify it with cstrial {made_by}, or re-run the protocol with {__version__}"
         )
+    notes = []
+    if made_by != __version__:
+        notes.append(f"the run was made with cstrial {made_by}, re-run with {__version__}")
 
     with tempfile.TemporaryDirectory(prefix="cstrial-verify-") as tmp:
         name = Path(protocol_info.get("path") or "protocol.yaml").name

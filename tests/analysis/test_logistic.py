@@ -101,9 +101,19 @@ def test_z_statistics_favour_treatment_when_positive():
     events, treated, covariates, include = simulate(CASES[0])
     result = logistic_adjusted(events, treated, covariates, include)
     np.testing.assert_allclose(result.or_z, -result.log_or / result.se, rtol=1e-14)
-    # the test statistic is the standardised risk difference's Wald z
-    np.testing.assert_allclose(result.z, -result.risk_difference / result.rd_se, rtol=1e-14)
+    np.testing.assert_allclose(result.rd_z, -result.risk_difference / result.rd_se, rtol=1e-14)
     np.testing.assert_array_equal(result.estimate, result.risk_difference)
+    # the test statistic is the score test of treatment: statsmodels' GLM score test
+    import statsmodels.api as sm
+
+    for r in range(3):
+        keep = include[r]
+        x = np.column_stack([np.ones(keep.sum()), covariates[r][keep]])
+        null = sm.GLM(events[r][keep].astype(float), x, family=sm.families.Binomial()).fit(
+            tol=1e-12
+        )
+        chi2 = null.score_test(exog_extra=treated[r][keep][:, None].astype(float))[0]
+        assert result.z[r] ** 2 == pytest.approx(float(np.ravel(chi2)[0]), rel=1e-6)
     benefit = {**CASES[3], "reps": 20, "log_or": -1.0}
     assert (logistic_adjusted(*simulate(benefit, seed=1)).z > 0).all()
 
@@ -155,14 +165,18 @@ def test_separation_and_singular_designs_are_flagged_not_fitted():
     covariates[2, :, 0] = 0.0  # age constant in replicate 2: not identifiable
     events[3] = False  # no event at all
     result = logistic_adjusted(events, treated, covariates, include)
-    np.testing.assert_array_equal(result.converged, [True, False, False, False])
+    np.testing.assert_array_equal(result.fitted, [True, False, False, False])
     for field in ("log_or", "se", "risk_difference", "rd_se"):
         values = getattr(result, field)
         assert np.isfinite(values[0]) and np.isnan(values[1:]).all(), field
     # no evidence is z = 0, as in every analysis (cstrial.analysis.result)
-    for field in ("z", "or_z"):
+    for field in ("or_z", "rd_z"):
         values = getattr(result, field)
         assert values[0] != 0 and (values[1:] == 0).all(), field
+    # the score test needs only the model without treatment: it speaks where treatment
+    # separates (replicate 1, strong evidence), not where nothing happens (replicate 3)
+    np.testing.assert_array_equal(result.converged, [True, True, False, False])
+    assert result.z[1] > 2 and result.z[3] == 0
     alone = logistic_adjusted(events[:1], treated[:1], covariates[:1], include[:1])
     assert alone.log_or[0] == pytest.approx(result.log_or[0], rel=1e-12)
     assert isinstance(result, LogisticResult)

@@ -55,25 +55,27 @@ class LogisticResult(TestResult):
 
     estimate : the standardised risk difference, the mean over included patients of
         the predicted risk on treatment minus on control (g-computation);
-    z : −estimate / rd_se, its delta-method Wald z, > 0 favouring treatment;
+    z : the score test of the treatment coefficient, > 0 favouring treatment (it keeps
+        its null variance in small trials, where the Wald z of the standardised risk
+        difference, rd_z = −estimate / rd_se, runs 7-10% wide at 67 patients);
     log_or, se, or_z : the treatment coefficient (log odds ratio of the event), its
         SE and −log_or / se;
-    converged : False where the fit failed (separation, singular design); the
-        estimates are NaN and z = 0 (no evidence) there.
+    converged : False where the score test's fit (the model without treatment) failed:
+        z = 0 there (no evidence);
+    fitted : False where the full model failed (separation, singular design): the
+        estimates are NaN there, while the score test may still speak.
     """
 
     log_or: np.ndarray = None  # type: ignore[assignment]
     se: np.ndarray = None  # type: ignore[assignment]
     or_z: np.ndarray = None  # type: ignore[assignment]
     rd_se: np.ndarray = None  # type: ignore[assignment]
+    rd_z: np.ndarray = None  # type: ignore[assignment]
+    fitted: np.ndarray = None  # type: ignore[assignment]
 
     @property
     def risk_difference(self) -> np.ndarray:
         return self.estimate
-
-    @property
-    def rd_z(self) -> np.ndarray:
-        return self.z
 
 
 def logistic_adjusted(
@@ -126,6 +128,7 @@ def logistic_adjusted(
     information[~usable] = np.eye(design.shape[2])
     covariance = np.linalg.inv(information)
 
+    score_z, null_converged = _score_z(design, y, weight)
     log_or = beta[:, 1]
     se = np.sqrt(covariance[:, 1, 1])
     n_included = weight.sum(axis=1)
@@ -150,14 +153,43 @@ def logistic_adjusted(
         return np.where(usable, a, np.nan)
 
     return LogisticResult(
-        z=no_evidence_is_zero(rd_z, usable),
+        z=no_evidence_is_zero(score_z, null_converged),
         estimate=failed_nan(risk_difference),
-        converged=usable,
+        converged=null_converged,  # the test's fit; the estimate's is `fitted`
+        fitted=usable,
         log_or=failed_nan(log_or),
         se=failed_nan(se),
         or_z=no_evidence_is_zero(z, usable),
         rd_se=failed_nan(rd_se),
+        rd_z=no_evidence_is_zero(rd_z, usable),
     )
+
+
+def _score_z(
+    design: np.ndarray, y: np.ndarray, weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The efficient score test of the treatment coefficient (column 1), > 0 favouring
+    treatment: the model without treatment is fitted, and
+    z = -U_t / sqrt(I_tt - I_tX I_XX^-1 I_Xt) at its fit (Rao 1948; Boos 1992). Unlike the
+    Wald z of the standardised risk difference, it keeps its null variance in small
+    trials, and it exists where the full model separates."""
+    null_design = np.delete(design, 1, axis=2)
+    beta, converged = _fit(null_design, y, weight)
+    mu = expit(np.einsum("rnq,rq->rn", null_design, beta))
+    w = weight * mu * (1.0 - mu)
+    score = np.einsum("rn,rn->r", design[:, :, 1], weight * (y - mu))
+    information = np.matmul(design.transpose(0, 2, 1), design * w[..., None])
+    keep = [0, *range(2, design.shape[2])]
+    i_tt = information[:, 1, 1]
+    i_tx = information[:, 1, keep]
+    i_xx = information[:, keep][:, :, keep]
+    ok = converged & _nonsingular(i_xx)
+    i_xx[~ok] = np.eye(len(keep))
+    adjusted = i_tt - np.einsum("rq,rq->r", i_tx, np.linalg.solve(i_xx, i_tx[..., None])[..., 0])
+    ok &= adjusted > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = -score / np.sqrt(np.where(ok, adjusted, 1.0))
+    return np.where(ok, z, 0.0), ok
 
 
 def _deviance(eta: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarray:

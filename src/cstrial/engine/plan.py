@@ -27,6 +27,7 @@ from cstrial.protocol.effects import Effect
 from cstrial.protocol.models import Endpoint
 from cstrial.protocol.vocabulary import ANALYSES, ENDPOINT_KINDS
 from cstrial.treatment import hazard_course
+from cstrial.treatment.effects import is_null
 from cstrial.treatment.harms import death_day_with_infection, excess_infection_day
 
 REFERENCE_EFFECT_SEED = 20_261_123  # model effects simulated on the reference population
@@ -121,7 +122,8 @@ def plan_scenario(scenario: Scenario, seed: int, save_patients: int = 0) -> Scen
         eta = linear_predictor(reference_population(criteria))
         shift = baseline_shift(eta, target, 30.0) if target is not None else 0.0
     risks = _arm_risks(protocol, order, laws, criteria, shift)
-    calendar = _calendar(protocol, [risks[order.index(i)] for i in range(len(order))])
+    seen = _observed_share(protocol, laws)
+    calendar = _calendar(protocol, [risks[order.index(i)] * seen for i in range(len(order))])
     alpha = design.alpha / len(protocol.active_arms)  # Bonferroni
     bounds = design_boundaries(design, calendar.fractions, alpha)
     comparisons = tuple(
@@ -247,8 +249,28 @@ def _arm_risks(
     return risks
 
 
+def _observed_share(protocol: Protocol, laws: OutcomeLaws | None) -> float:
+    """The share of deaths by the primary's horizon that dropout leaves observed:
+    E[exp(-rate T) | T <= horizon] under the control arm's law (with no law, the death at
+    mid-horizon, exp(-rate h / 2))."""
+    rate = protocol.design.dropout.rate_per_year / 365.25
+    horizon = float(protocol.endpoints.primary.horizon_days)
+    if rate == 0:
+        return 1.0
+    if laws is None:
+        return float(np.exp(-rate * horizon / 2))
+    days = np.append(laws.days[laws.days < horizon], horizon)
+    survival = laws.prevalence @ laws.survival_at(days)[:, 0]  # the control arm
+    dying = -np.diff(survival)
+    middle = (days[1:] + days[:-1]) / 2
+    return float((dying * np.exp(-rate * middle)).sum() / dying.sum())
+
+
 def _calendar(protocol: Protocol, risks: list[float]) -> _Calendar:
-    """When the looks happen: patients followed up, or (time to event) deaths, and the months."""
+    """When the looks happen: patients followed up, or (time to event) deaths, and the months.
+
+    `risks` are each arm's risk of an observed death by the horizon (dropout censors the
+    others), in protocol order: the planned deaths are the expected observed ones."""
     design = protocol.design
     endpoint = protocol.endpoints.primary
     n = design.sample_size
@@ -284,6 +306,8 @@ def _comparison(
     risk, control_risk = risks[position], risks[0]
     if ENDPOINT_KINDS[endpoint.type].closed_form_truth:
         effect = true_effect(endpoint, risk, control_risk)
+    elif is_null(arm.effect) and getattr(arm.effect, "infection_hazard_ratio", 1.0) == 1.0:
+        effect = ANALYSES[endpoint.analysis].null  # exact by symmetry, not simulated
     else:
         reference = reference_population(criteria)
         effect = reference_effect(

@@ -27,6 +27,7 @@ from cstrial.engine.samplers import SAMPLERS, Look
 from cstrial.engine.stages import StagePlan
 from cstrial.engine.summary import ComparisonTally
 from cstrial.engine.tables import ComparisonRows, patients_table, trials_table
+from cstrial.protocol.vocabulary import ANALYSES
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,9 @@ def _simulate_chunk(
         rows = _comparison_rows(plan, trials, c, sims)
         tables.append(trials_table(plan, comparison, rows, n_looks_out))
         control, control_deaths, treated, treated_deaths = (int(x) for x in trials.arms[c])
-        tallies.append(rows.tally(n_looks_out, (control, control_deaths, treated, treated_deaths)))
+        arms = (control, control_deaths, treated, treated_deaths)
+        ratios = frozenset(e.name for e in plan.secondaries if ANALYSES[e.analysis].ratio)
+        tallies.append(rows.tally(n_looks_out, arms, ANALYSES[plan.primary.analysis].ratio, ratios))
     # one Arrow chunk per column: ~10x faster to send to the main process, and to write
     table = pa.concat_tables(tables).combine_chunks()
     patients = None

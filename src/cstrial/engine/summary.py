@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from cstrial.engine.plan import Comparison, ScenarioPlan
 from cstrial.engine.precision import PowerRow, power_precision
+from cstrial.protocol.vocabulary import ANALYSES
 
 # The decision codes of the hot path, and their names in trials.parquet.
 DECISIONS = ("none", "efficacy", "futility")
@@ -72,12 +73,18 @@ class ComparisonTally:
         arms: tuple[int, int, int, int],
         failed_fits: int = 0,
         secondary: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+        log_scale: bool = False,
     ) -> ComparisonTally:
         """Tally trials given as arrays in replicate order (`stop_look` 0-based).
 
         `arms` is (enrolled control, deaths control, enrolled treatment, deaths
         treatment); `secondary` maps each secondary endpoint to (reject, estimate).
+        With `log_scale` (a ratio estimate) the estimates are summed as logarithms, so
+        the summary's mean is their geometric mean.
         """
+        if log_scale:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                estimate = np.log(estimate)
         finite = np.isfinite(estimate)
         tally = cls(
             n_looks,
@@ -218,7 +225,10 @@ def summary_row(
 ) -> dict[str, Any]:
     """summary.parquet's row of one scenario × comparison (columns in file order)."""
     precision = power_precision(int(t.reject.sum()), t.n)
+    analysis = ANALYSES[plan.primary.analysis]
     mean_estimate = t.sum_estimate / t.n_estimate if t.n_estimate else float("nan")
+    if analysis.ratio:
+        mean_estimate = float(np.exp(mean_estimate))  # the geometric mean of the ratios
     row: dict[str, Any] = {
         "scenario": plan.name,
         "comparison": comparison.label,
@@ -244,18 +254,23 @@ def summary_row(
             "treatment_rate": t.deaths_treatment / t.enrolled_treatment
             if t.enrolled_treatment
             else nan,
+            "estimate_scale": analysis.scale,
             "mean_estimate": mean_estimate,
             "true_effect": comparison.true_effect,
+            # on the estimate's scale: the mean (geometric for a ratio) minus the truth
             "bias": mean_estimate - comparison.true_effect,
             "true_control_rate": comparison.control_risk,
             "true_treatment_rate": comparison.treatment_risk,
             "eligible_fraction": plan.eligible_fraction,
             "screened_per_enrolled": 1.0 / plan.eligible_fraction,
+            "failed_fits": t.failed_fits,
         }
     )
+    ratios = {e.name for e in plan.secondaries if ANALYSES[e.analysis].ratio}
     for name, s in t.secondary.items():
         row[f"{name}_power"] = s.rejections / t.n
-        row[f"{name}_mean_estimate"] = s.sum_estimate / s.n_estimate if s.n_estimate else nan
+        mean = s.sum_estimate / s.n_estimate if s.n_estimate else nan
+        row[f"{name}_mean_estimate"] = float(np.exp(mean)) if name in ratios else mean
     # the closed form beside the simulation, and the patients to screen for it (enrichment)
     row["analytic_sample_size"] = comparison.analytic_sample_size
     row["analytic_screened"] = comparison.analytic_sample_size / plan.eligible_fraction

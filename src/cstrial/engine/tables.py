@@ -87,8 +87,16 @@ class ComparisonRows:
             failed_fits=sum(p.failed_fits for p in parts),
         )
 
-    def tally(self, n_looks: int, arms: tuple[int, int, int, int]) -> ComparisonTally:
-        """These trials' additive contribution to the summary."""
+    def tally(
+        self,
+        n_looks: int,
+        arms: tuple[int, int, int, int],
+        log_scale: bool = False,
+        log_secondaries: frozenset[str] = frozenset(),
+    ) -> ComparisonTally:
+        """These trials' additive contribution to the summary. Ratio estimates (the
+        primary's if `log_scale`, the secondaries named in `log_secondaries`) are summed
+        as logarithms, so their summary means are geometric means."""
         return ComparisonTally.of_trials(
             n_looks,
             decision=self.decision,
@@ -98,7 +106,11 @@ class ComparisonRows:
             estimate=self.estimate,
             arms=arms,
             failed_fits=self.failed_fits,
-            secondary={k: (reject, est) for k, (_, est, reject) in self.secondary.items()},
+            secondary={
+                k: (reject, _log(est) if k in log_secondaries else est)
+                for k, (_, est, reject) in self.secondary.items()
+            },
+            log_scale=log_scale,
         )
 
 
@@ -118,6 +130,7 @@ def trials_schema(plans: Sequence[ScenarioPlan], n_looks: int) -> pa.Schema:
         ("events_treatment", pa.int32()),
         *[(f"z_look_{k + 1}", pa.float64()) for k in range(n_looks)],
         ("estimate", pa.float64()),
+        ("estimate_scale", pa.string()),
         ("p_value", pa.float64()),
         ("duration_months", pa.float64()),
     ]
@@ -148,15 +161,18 @@ def trials_table(
         "n_treatment": pa.array(rows.n_treatment),
         "events_control": pa.array(rows.events_control),
         "events_treatment": pa.array(rows.events_treatment),
-        **{f"z_look_{k + 1}": pa.array(rows.z[:, k]) for k in range(n_looks)},
-        "estimate": pa.array(rows.estimate),
-        "p_value": pa.array(rows.p_value),
+        **{f"z_look_{k + 1}": _nullable(rows.z[:, k]) for k in range(n_looks)},
+        "estimate": _nullable(rows.estimate),
+        "estimate_scale": pa.repeat(
+            pa.scalar(ANALYSES[plan.primary.analysis].scale, pa.string()), n
+        ),
+        "p_value": _nullable(rows.p_value),
         "duration_months": pa.array(rows.duration),
-        **{name: pa.array(values) for name, values in rows.extra.items()},
+        **{name: _nullable(values) for name, values in rows.extra.items()},
     }
     for name, (z, estimate, reject) in rows.secondary.items():
-        columns[f"{name}_z"] = pa.array(z)
-        columns[f"{name}_estimate"] = pa.array(estimate)
+        columns[f"{name}_z"] = _nullable(z)
+        columns[f"{name}_estimate"] = _nullable(estimate)
         columns[f"{name}_reject"] = pa.array(reject)
     return pa.table(columns)
 
@@ -237,6 +253,18 @@ def patients_table(
             values = flat(values)
             columns[name] = np.where(np.isfinite(values), values, np.nan)
     return pa.table(columns)
+
+
+def _log(values: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(values)
+
+
+def _nullable(values: np.ndarray) -> pa.Array:
+    """A float column whose missing values (NaN: a look not reached, no estimate) are
+    Parquet nulls, which SQL's IS NULL finds; infinities stay (a win ratio with no loss)."""
+    values = np.asarray(values, dtype=float)
+    return pa.array(values, mask=np.isnan(values))
 
 
 def _unique(fields: list[tuple[str, pa.DataType]]) -> pa.Schema:

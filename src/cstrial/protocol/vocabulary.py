@@ -74,6 +74,12 @@ class AnalysisKind:
     extras: tuple[str, ...] = ()
     laws: bool = False
 
+    @property
+    def null(self) -> float:
+        """The estimate of no effect on this scale: 1 for a ratio, 0.5 for a probabilistic
+        index, 0 for a difference."""
+        return 1.0 if self.ratio else 0.5 if self.scale == "probabilistic-index" else 0.0
+
 
 ANALYSES: dict[str, AnalysisKind] = {
     a.name: a
