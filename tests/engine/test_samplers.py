@@ -44,7 +44,9 @@ def test_permuted_arms_have_the_counts_law_of_arm_counts():
 
 
 def test_a_closed_arm_is_never_randomised():
-    plan = StagePlan(np.full(500, 40), np.tile([1, 0, 1], (500, 1)), np.zeros(500, dtype=np.int8))
+    plan = StagePlan(
+        np.full(500, 40), np.tile([1, 0, 1], (500, 1)), np.zeros(500, np.int8), np.zeros(500)
+    )
     rng = np.random.default_rng(6)
     assert (arm_counts(rng, plan)[:, 1] == 0).all()
     assert not (permuted_arms(rng, plan, 40) == 1).any()

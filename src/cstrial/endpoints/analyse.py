@@ -34,14 +34,23 @@ class AnalysisResult:
     converged: np.ndarray | None = None  # False where a fit failed (z = 0 there)
 
 
-def analyse(endpoint: Endpoint, outcome: Outcome, trial: TrialCourse, arm: int) -> AnalysisResult:
-    """Test arm `arm` against control (arm 0) on `outcome`.
+def analyse(
+    endpoint: Endpoint,
+    outcome: Outcome,
+    trial: TrialCourse,
+    arm: int,
+    within: np.ndarray | None = None,
+) -> AnalysisResult:
+    """Test arm `arm` against control (arm 0) on `outcome`, among the patients `within`
+    (R, n) if given (a stage's own patients, a subgroup).
 
     Estimates: risk difference (two-proportion, cmh, logistic-adjusted: standardised),
     hazard ratio (log-rank: Peto; cox), probabilistic index (mann-whitney), win ratio.
     """
     treated = trial.arms == arm
     include = outcome.include & (treated | (trial.arms == 0))
+    if within is not None:
+        include &= within
     control = include & ~treated
     on_treatment = include & treated
     counts = (

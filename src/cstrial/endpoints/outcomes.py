@@ -33,7 +33,7 @@ class TrialCourse:
         *,
         arms: np.ndarray,
         dropout_day: np.ndarray,
-        enrolment_months: np.ndarray,  # (patients,), the same for every replicate
+        enrolment_months: np.ndarray,  # (patients,) the same for every replicate, or (R, n)
         patients: Mapping[str, np.ndarray],
         death_day: np.ndarray | None = None,
         death_fraction: np.ndarray | None = None,
@@ -51,6 +51,12 @@ class TrialCourse:
         self._death_day = death_day
         self._death_fraction = death_fraction
         self._died: dict[float, np.ndarray] = {}  # by horizon: asked for by analysis and tally
+
+    @property
+    def enrolment_months_2d(self) -> np.ndarray:
+        """Enrolment months as (R, n) or (1, n): broadcast against (R, n) arrays."""
+        months = self.enrolment_months
+        return months if months.ndim == 2 else months[None, :]
 
     @property
     def death_day(self) -> np.ndarray:
@@ -90,7 +96,9 @@ class TrialCourse:
             if self._death_day is not None or self._death_fraction is None
             else self._death_fraction[rows],
             dropout_day=self.dropout_day[rows],
-            enrolment_months=self.enrolment_months,
+            enrolment_months=self.enrolment_months
+            if self.enrolment_months.ndim == 1
+            else self.enrolment_months[rows],
             patients={k: v[rows] for k, v in self.patients.items()},
             course=None if self.course is None else self.course.rows(rows),
             excess_infection_day=None
@@ -111,7 +119,9 @@ class TrialCourse:
             if self._death_day is not None or self._death_fraction is None
             else self._death_fraction[rows],
             dropout_day=self.dropout_day[rows],
-            enrolment_months=self.enrolment_months,
+            enrolment_months=self.enrolment_months
+            if self.enrolment_months.ndim == 1
+            else self.enrolment_months[rows],
             patients=_Rows(self.patients, rows),
             course=course,
             excess_infection_day=None
@@ -151,7 +161,7 @@ class Outcome:
 def outcome_at(endpoint: Endpoint, trial: TrialCourse, months: np.ndarray) -> Outcome:
     """`endpoint`'s data at calendar month `months` (shape (R,)) of each replicate."""
     horizon = float(endpoint.horizon_days)
-    follow_up = (months[:, None] - trial.enrolment_months[None, :]) * DAYS_PER_MONTH
+    follow_up = (months[:, None] - trial.enrolment_months_2d) * DAYS_PER_MONTH
     enrolled = follow_up >= 0
     death, dropout = trial.death_day, trial.dropout_day
     kind = endpoint.type

@@ -21,7 +21,9 @@ fraction, the baseline shift that calibrates
 `true_control_rate` and `true_treatment_rate` carry no reference-sample error.
 
 Laws may be split by a categorical covariate (strata: a stratified analysis draws
-each patient's stratum, then the outcome from that stratum's law).
+each patient's stratum, then the outcome from that stratum's law), and within each
+stratum by membership of a subgroup (adaptive enrichment: stratum 2s + 1 is stratum
+s's members, 2s its others).
 """
 
 from __future__ import annotations
@@ -99,6 +101,32 @@ class OutcomeLaws:
     baseline_shift: float
     error: float
     points: int
+    subgroup: bool = False  # strata alternate non-members (even) and members (odd)
+
+    @property
+    def in_subgroup(self) -> np.ndarray:
+        """(S,) whether each stratum is of subgroup members (all False without a subgroup)."""
+        members = np.zeros(self.prevalence.size, dtype=bool)
+        if self.subgroup:
+            members[1::2] = True
+        return members
+
+    @property
+    def subgroup_share(self) -> float:
+        """The subgroup's share of the enrolled population."""
+        return float(self.prevalence[self.in_subgroup].sum())
+
+    def stratum_prevalence(self, subgroup_only: bool) -> np.ndarray:
+        """Each stratum's share of the population a stage enrols from (the whole, or the
+        subgroup only)."""
+        if not subgroup_only:
+            return self.prevalence
+        share = np.where(self.in_subgroup, self.prevalence, 0.0)
+        return share / share.sum()
+
+    def analysis_stratum(self, stratum: np.ndarray) -> np.ndarray:
+        """The analysis stratum (the `strata` covariate's code) of law strata `stratum`."""
+        return stratum // 2 if self.subgroup else stratum
 
     def risk(self, days: float) -> np.ndarray:
         """P(death by `days`) per stratum and arm, (S, A), by log-linear interpolation."""
@@ -157,6 +185,7 @@ def outcome_laws(
     strata: str | None = None,
     horizons: tuple[float, ...] = (),
     effect_horizon: float = 30.0,
+    subgroup: Criteria | None = None,
 ) -> OutcomeLaws:
     """The laws of a scenario's arms (`effects`, control first) in its enrolled population.
 
@@ -165,7 +194,8 @@ def outcome_laws(
     laws by a categorical or boolean covariate; `horizons` are days added to the grid
     (an endpoint's horizon is then tabulated exactly, not interpolated).
     `effect_horizon` is the day at which risk- and odds-ratio effects hold (the primary
-    endpoint's horizon).
+    endpoint's horizon). `subgroup` splits each stratum by membership of the subgroup
+    its criteria define (`OutcomeLaws.in_subgroup`).
 
     Laws are kept in an on-disk cache (`cache_folder`), keyed by the arguments and by a
     hash of the model's own source code and parameters, so a changed model never
@@ -178,6 +208,7 @@ def outcome_laws(
         strata,
         tuple(horizons),
         float(effect_horizon),
+        None if subgroup is None else _criteria_key(subgroup),
     )
     path = _cache_path(args)
     cached = _read_cached(path) if path is not None else None
@@ -242,6 +273,7 @@ def _read_cached(path: Path) -> OutcomeLaws | None:
                 baseline_shift=meta["baseline_shift"],
                 error=meta["error"],
                 points=meta["points"],
+                subgroup=bool(meta.get("subgroup", False)),
             )
     except (OSError, KeyError, ValueError):
         return None
@@ -255,6 +287,7 @@ def _write_cached(path: Path, laws: OutcomeLaws) -> None:
         "baseline_shift": laws.baseline_shift,
         "error": laws.error,
         "points": laws.points,
+        "subgroup": laws.subgroup,
     }
     buffer = io.BytesIO()
     np.savez(
@@ -334,7 +367,9 @@ _ETA, _LATE, _SLOPE, _LOG_IL6 = "_eta", "_late", "_slope", "_log_il6"  # derived
 
 
 @lru_cache(maxsize=16)
-def _points(key: tuple, strata: str | None, target: float | None) -> _Points:
+def _points(
+    key: tuple, strata: str | None, target: float | None, subgroup: tuple | None = None
+) -> _Points:
     criteria = Criteria(inclusion=dict(key[0]), exclusion=dict(key[1]))
     parts: list[tuple[np.ndarray, ...]] = []
     used = 0  # points per scrambling read so far
@@ -348,7 +383,7 @@ def _points(key: tuple, strata: str | None, target: float | None) -> _Points:
             for block in blocks:
                 n = len(block["age"])
                 if read >= used and read < want:
-                    parts.append(_eligible_part(r, block, criteria, strata))
+                    parts.append(_eligible_part(r, block, criteria, strata, subgroup))
                 read += n
         used = want
         screened = used * SCRAMBLINGS
@@ -386,30 +421,40 @@ def _points(key: tuple, strata: str | None, target: float | None) -> _Points:
         stratum=np.rint(centroid(stratum)).astype(np.int64),
         counts=counts.reshape(SCRAMBLINGS, n_bins).astype(float),
         screened=screened,
-        n_strata=_n_levels(strata),
+        n_strata=_n_levels(strata) * (1 if subgroup is None else 2),
     )
 
 
 def _eligible_part(
-    r: int, block: Mapping[str, np.ndarray], criteria: Criteria, strata: str | None
+    r: int,
+    block: Mapping[str, np.ndarray],
+    criteria: Criteria,
+    strata: str | None,
+    subgroup: tuple | None = None,
 ) -> tuple[np.ndarray, ...]:
     """A block's eligible points: scrambling, eta, late log ratio and its slope, log IL-6,
-    stratum."""
+    stratum (twice the covariate's code, plus one for subgroup members, with a subgroup)."""
     keep = eligible(block, criteria)
     eta = block[_ETA][keep]
+    stratum = _stratum_codes({k: v[keep] for k, v in block.items() if k in ("age", strata)}, strata)
+    if subgroup is not None:
+        members = eligible({k: v[keep] for k, v in block.items()}, _criteria_of_key(subgroup))
+        stratum = 2 * stratum + members
     return (
         np.full(eta.size, r),
         eta,
         block[_LATE][keep],
         block[_SLOPE][keep].astype(np.float64),
         block[_LOG_IL6][keep],
-        _stratum_codes({k: v[keep] for k, v in block.items() if k in ("age", strata)}, strata),
+        stratum,
     )
 
 
 def _control_error(parts: list[tuple[np.ndarray, ...]], target: float | None) -> float:
-    """The estimated SE of the control arm's survival at `CHECK_DAYS` from the points so far."""
+    """The estimated SE of the control arm's survival at `CHECK_DAYS` from the points so far,
+    the largest over the strata (each stratum's law is checked on its own points)."""
     scrambling, eta, late, slope = (np.concatenate([p[i] for p in parts]) for i in range(4))
+    stratum = np.concatenate([p[5] for p in parts])
     if eta.size < 2 * SCRAMBLINGS:
         return np.inf
     shift = 0.0 if target is None else baseline_shift(eta, target, 30.0)
@@ -418,8 +463,15 @@ def _control_error(parts: list[tuple[np.ndarray, ...]], target: float | None) ->
         np.exp(eta + shift)[:, None], days[None, :], (late + slope * shift)[:, None]
     )
     alive = np.exp(-hazard)
-    means = np.stack([alive[scrambling == r].mean(axis=0) for r in range(SCRAMBLINGS)])  # (R, days)
-    return float(np.max(np.std(means, axis=0, ddof=1)) / np.sqrt(SCRAMBLINGS))
+    error = 0.0
+    for s in np.unique(stratum):
+        mine = stratum == s
+        groups = [alive[mine & (scrambling == r)] for r in range(SCRAMBLINGS)]
+        if min(len(g) for g in groups) < 2:
+            return np.inf
+        means = np.stack([g.mean(axis=0) for g in groups])  # (R, days)
+        error = max(error, float(np.max(np.std(means, axis=0, ddof=1)) / np.sqrt(SCRAMBLINGS)))
+    return error
 
 
 @lru_cache(maxsize=64)
@@ -430,8 +482,9 @@ def _laws(
     strata: str | None,
     horizons: tuple[float, ...],
     effect_horizon: float,
+    subgroup: tuple | None = None,
 ) -> OutcomeLaws:
-    points = _points(key, strata, target)
+    points = _points(key, strata, target, subgroup)
     days = np.unique(np.concatenate([BASE_GRID, [min(h, MODEL_HORIZON_DAYS) for h in horizons]]))
     # calibrated on the bins the laws are summed over: the control arm's 30-day risk is
     # then the target exactly (to the root's tolerance), not merely to the binning error
@@ -461,7 +514,9 @@ def _laws(
             "simulation.sampler: patients"
         )
     pooled = totals.sum(axis=0)
-    survival = per.sum(axis=0) / pooled[:, None, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        survival = per.sum(axis=0) / pooled[:, None, None]
+    survival[pooled == 0] = 1.0  # a stratum with no one in it (never drawn)
     survival[:, :, 0] = 1.0  # alive at day 0, exactly
     return OutcomeLaws(
         days=days,
@@ -472,6 +527,7 @@ def _laws(
         baseline_shift=shift,
         error=error,
         points=points.screened,
+        subgroup=subgroup is not None,
     )
 
 
@@ -494,3 +550,7 @@ def _criteria_key(criteria: Criteria) -> tuple:
         return tuple(sorted((k, tuple(v)) for k, v in mapping.items()))
 
     return freeze(criteria.inclusion), freeze(criteria.exclusion)
+
+
+def _criteria_of_key(key: tuple) -> Criteria:
+    return Criteria(inclusion=dict(key[0]), exclusion=dict(key[1]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from cstrial.design.boundaries import Boundaries, design_boundaries
 from cstrial.design.sample_size import analytic_for_rates
 from cstrial.disease import MODEL_HORIZON_DAYS, baseline_shift, late_log_ratio, linear_predictor
 from cstrial.engine.laws import OutcomeLaws, outcome_laws
+from cstrial.engine.stages import FULL
 from cstrial.errors import CstrialError, InfeasibleDesignError
 from cstrial.population.eligibility import Criteria, check_eligibility
 from cstrial.population.reference import criteria_of, reference_fraction, reference_population
@@ -29,6 +31,9 @@ from cstrial.protocol.vocabulary import ANALYSES, ENDPOINT_KINDS
 from cstrial.treatment import hazard_course
 from cstrial.treatment.effects import is_null
 from cstrial.treatment.harms import death_day_with_infection, excess_infection_day
+
+if TYPE_CHECKING:
+    from cstrial.engine.decide import Design
 
 REFERENCE_EFFECT_SEED = 20_261_123  # model effects simulated on the reference population
 
@@ -47,6 +52,7 @@ class Comparison:
     treatment_risk: float
     # binary primaries: the closed-form total N for design.power at the true risks
     analytic_sample_size: float = float("nan")
+    population: int = FULL  # the patients its hypothesis is about (FULL or SUBGROUP)
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,7 @@ class ScenarioPlan:
     horizon_days: float
     look_patients: tuple[int, ...]  # patients with complete follow-up at each look
     look_months: tuple[float, ...]  # calendar month of each look
-    enrolment_months: np.ndarray
+    enrolment_months: np.ndarray  # of patients 1, 2, ... up to the most a design may enrol
     patients_per_month: float
     ramp_up_months: float
     dropout_per_day: float
@@ -82,6 +88,11 @@ class ScenarioPlan:
     sampler: str = "patients"  # counts | events | patients (`cstrial.engine.samplers`)
     sampler_reason: str = ""  # why this sampler (the manifest records it)
     laws: OutcomeLaws | None = None  # the arms' exact outcome laws, when computed
+    # the decision design (`cstrial.engine.decide`); None: group-sequential on each z
+    design: Design | None = None
+    # adaptive enrichment: the subgroup's criteria and its share of the enrolled
+    subgroup: Criteria | None = None
+    subgroup_share: float = 1.0
 
     @property
     def n_looks(self) -> int:

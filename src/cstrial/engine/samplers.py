@@ -20,20 +20,21 @@ reached it; a look assembles the running trials' patients so far.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from cstrial.analysis import two_proportion_z
-from cstrial.design.accrual import DAYS_PER_MONTH
+from cstrial.design.accrual import DAYS_PER_MONTH, enrolled_by
 from cstrial.disease import MODEL_HORIZON_DAYS, late_log_ratio, linear_predictor
 from cstrial.disease.course import Course, simulate_course
 from cstrial.disease.model import death_days
 from cstrial.endpoints import AnalysisResult, TrialCourse, analyse, outcome_at
-from cstrial.engine.plan import ScenarioPlan
-from cstrial.engine.stages import StagePlan, arm_counts, permuted_arms
+from cstrial.engine.plan import Comparison, ScenarioPlan
+from cstrial.engine.stages import SUBGROUP, StagePlan, arm_counts, permuted_arms
 from cstrial.population import enroll
+from cstrial.population.eligibility import eligible, narrowed
 from cstrial.treatment import hazard_course
 from cstrial.treatment.harms import death_day_with_infection, excess_infection_day
 
@@ -44,121 +45,254 @@ BLOCK_PATIENTS = 1 << 19
 
 @dataclass(frozen=True)
 class Look:
-    """What one look of the running trials sees: its date and each comparison's analysis."""
+    """What one look of the running trials sees (rows = the running trials).
 
-    months: np.ndarray  # (R,) calendar month of the look, per running trial
-    analyses: tuple[AnalysisResult, ...]  # per comparison, rows = running trials
+    `analyses[c]`: comparison c's analysis of every patient so far (of its population);
+    `stage_analysis(c)`: the same of this stage's own patients only (None for time to
+    event, whose stage-wise statistics are increments of the cumulative log-rank).
+    `arms[c]`: (randomised control, deaths control, randomised treatment, deaths
+    treatment) among the patients so far, (4, R); `enrolled`: patients randomised so far.
+    """
+
+    months: np.ndarray  # (R,) calendar month of the look
+    analyses: tuple[AnalysisResult, ...]
     course: TrialCourse | None  # the patients so far (patient-level samplers)
-    # per comparison: (randomised control, deaths control, randomised treatment, deaths
-    # treatment) among the patients of the stages reached, (4, R)
     arms: tuple[np.ndarray, ...]
+    enrolled: np.ndarray
+    stage_analysis: Callable[[int], AnalysisResult] | None = None
 
 
-class CountsSampler:
-    """Binary outcomes as counts per stage and arm, from each arm's exact law."""
+class _Sampler:
+    """What every sampler keeps per trial: patients randomised so far (followed up to the
+    look, time to event: planned by the stages), and the plan of the stage each trial last
+    enrolled under."""
 
     def __init__(self, plan: ScenarioPlan, replicates: int) -> None:
+        self.plan = plan
+        self.enrolled = np.zeros(replicates, dtype=np.int64)
+        self.last: StagePlan | None = None  # over all replicates
+
+    def _advance(self, running: np.ndarray, plan: StagePlan) -> None:
+        if self.last is None:
+            n = self.enrolled.size
+            self.last = StagePlan.fixed(n, 0, self.plan.allocation)
+        self.enrolled[running] += plan.patients
+        self.last = self.last.with_rows(running, plan)
+
+    def _fixed_horizon_months(self, running: np.ndarray) -> np.ndarray:
+        """The look's month per trial: its last patient so far reaches the horizon."""
+        last = self.plan.enrolment_months[self.enrolled[running] - 1]
+        return last + self.plan.horizon_days / DAYS_PER_MONTH
+
+
+class CountsSampler(_Sampler):
+    """Binary outcomes as counts per stage, stratum and arm, from each arm's exact law."""
+
+    def __init__(self, plan: ScenarioPlan, replicates: int) -> None:
+        super().__init__(plan, replicates)
         laws = plan.laws
         assert laws is not None, "the counts sampler needs the arms' laws"
-        self.plan = plan
+        self.laws = laws
         horizon = plan.horizon_days
         rate = plan.dropout_per_day
         # P(observed | died) = E[exp(-rate T) | T <= horizon], summed over the law's grid
         days = np.append(laws.days[laws.days < horizon], horizon)
-        survival = laws.survival_at(days)[0]  # (A, G)
-        dying = -np.diff(survival, axis=1)
-        risk = dying.sum(axis=1)  # (A,) P(death by the horizon)
+        survival = laws.survival_at(days)  # (S, A, G)
+        dying = -np.diff(survival, axis=2)
+        risk = dying.sum(axis=2)  # (S, A) P(death by the horizon)
         middle = (days[1:] + days[:-1]) / 2
-        observed_dead = (dying * np.exp(-rate * middle)).sum(axis=1)
+        observed_dead = (dying * np.exp(-rate * middle)).sum(axis=2)
         with np.errstate(invalid="ignore", divide="ignore"):
             seen = np.where(risk > 0, observed_dead / risk, 1.0)
         self.p_observed_if_died = np.clip(seen, 0.0, 1.0)
         self.p_died = np.clip(risk, 0.0, 1.0)
         self.p_observed_if_alive = np.exp(-rate * horizon)
-        # per trial and arm: [died & observed, died & lost, alive & observed, alive & lost]
-        self.counts = np.zeros((replicates, len(plan.arm_names), 4), dtype=np.int64)
+        shape = (replicates, risk.shape[0], len(plan.arm_names), 4)
+        # per trial, stratum and arm: [died & observed, died & lost, alive & observed,
+        # alive & lost], over all stages and of each stage
+        self.counts = np.zeros(shape, dtype=np.int64)
+        self.stages: list[np.ndarray] = []
 
     def enrol(
         self, rng: np.random.Generator, stage: int, running: np.ndarray, plan: StagePlan
     ) -> None:
-        randomised = arm_counts(rng, plan)  # (R, A)
-        died = rng.binomial(randomised, self.p_died[None, :])
-        died_seen = rng.binomial(died, self.p_observed_if_died[None, :])
+        self._advance(running, plan)
+        randomised = arm_counts(rng, plan)[:, None, :]  # (R, 1, A)
+        if self.laws.subgroup:  # members of each arm's patients: all, in a subgroup stage
+            share = np.where(plan.population == SUBGROUP, 1.0, self.laws.subgroup_share)
+            members = rng.binomial(randomised, share[:, None, None])
+            randomised = np.concatenate([randomised - members, members], axis=1)  # (R, 2, A)
+        died = rng.binomial(randomised, self.p_died[None])
+        died_seen = rng.binomial(died, self.p_observed_if_died[None])
         alive_seen = rng.binomial(randomised - died, self.p_observed_if_alive)
         stage_counts = np.stack(
-            [died_seen, died - died_seen, alive_seen, randomised - died - alive_seen], axis=2
+            [died_seen, died - died_seen, alive_seen, randomised - died - alive_seen], axis=3
         )
         self.counts[running] += stage_counts
+        this = np.zeros_like(self.counts)
+        this[running] = stage_counts
+        self.stages.append(this)
 
     def look(self, stage: int, running: np.ndarray) -> Look:
-        counts = self.counts[running]  # (R, A, 4)
-        observed = counts[:, :, 0] + counts[:, :, 2]
+        counts = self.counts[running]  # (R, S, A, 4)
+        stage_counts = self.stages[stage][running]
         analyses, arms = [], []
         for c in self.plan.comparisons:
+            analyses.append(self._analysis(counts, c))
+            mine = self._of_population(counts, c)
+            randomised, died = mine.sum(axis=2), mine[:, :, 0] + mine[:, :, 1]
             a = c.arm_index
-            n_c, n_t = observed[:, 0], observed[:, a]
-            e_c, e_t = counts[:, 0, 0], counts[:, a, 0]
-            test = two_proportion_z(e_c, n_c, e_t, n_t)
-            analyses.append(
-                AnalysisResult(
-                    test.z,
-                    test.estimate,
-                    n_c.astype(np.int32),
-                    n_t.astype(np.int32),
-                    e_c.astype(np.int32),
-                    e_t.astype(np.int32),
-                )
-            )
-            randomised = counts.sum(axis=2)
-            died = counts[:, :, 0] + counts[:, :, 1]
             arms.append(np.stack([randomised[:, 0], died[:, 0], randomised[:, a], died[:, a]]))
-        months = np.full(running.size, self.plan.look_months[stage])
-        return Look(months, tuple(analyses), None, tuple(arms))
+        comparisons = self.plan.comparisons
+        return Look(
+            self._fixed_horizon_months(running),
+            tuple(analyses),
+            None,
+            tuple(arms),
+            self.enrolled[running],
+            lambda c: self._analysis(stage_counts, comparisons[c]),
+        )
+
+    def _of_population(self, counts: np.ndarray, comparison: Comparison) -> np.ndarray:
+        """(R, A, 4): the counts of the comparison's population, summed over strata."""
+        if comparison.population == SUBGROUP:
+            return counts[:, self.laws.in_subgroup].sum(axis=1)
+        return counts.sum(axis=1)
+
+    def _analysis(self, counts: np.ndarray, comparison: Comparison) -> AnalysisResult:
+        mine = self._of_population(counts, comparison)
+        observed = mine[:, :, 0] + mine[:, :, 2]
+        a = comparison.arm_index
+        n_c, n_t = observed[:, 0], observed[:, a]
+        e_c, e_t = mine[:, 0, 0], mine[:, a, 0]
+        test = two_proportion_z(e_c, n_c, e_t, n_t)
+        return AnalysisResult(
+            test.z,
+            test.estimate,
+            n_c.astype(np.int32),
+            n_t.astype(np.int32),
+            e_c.astype(np.int32),
+            e_t.astype(np.int32),
+        )
 
 
-class _CourseSampler:
-    """Patient-level stages (arrays of (trials, patients)), assembled at each look."""
+@dataclass(frozen=True)
+class _Stage:
+    """One stage's patients: the trials (chunk rows) that enrolled it and their patients;
+    `members` (R, n) subgroup membership, with a subgroup."""
+
+    trials: np.ndarray
+    course: TrialCourse
+    members: np.ndarray | None
+
+
+class _CourseSampler(_Sampler):
+    """Patient-level stages (arrays of (trials, patients)), assembled at each look.
+
+    A stage's patients are as many columns as its largest trial enrols; a trial that
+    enrols fewer has arm -1 (no one) in the rest, which no analysis includes.
+    """
 
     def __init__(self, plan: ScenarioPlan, replicates: int) -> None:
-        self.plan = plan
-        self.stages: list[tuple[np.ndarray, TrialCourse]] = []  # (trials, their patients)
+        super().__init__(plan, replicates)
+        self.stages: list[_Stage] = []
         # time to event: the trial's whole enrolment is drawn at once (see `enrol`)
         self.whole = plan.planned_events is not None
+        self.look_month = np.zeros(replicates)  # of each trial's last look
 
     def enrol(
         self, rng: np.random.Generator, stage: int, running: np.ndarray, plan: StagePlan
     ) -> None:
-        first = 0 if stage == 0 else self.plan.look_patients[stage - 1]
+        """Draw the stage's patients. Time to event: the whole enrolment at stage 0 (the
+        looks are set by deaths, among everyone enrolled by then); at a later stage, a
+        trial whose arms or population changed at the look has its patients enrolled
+        after the look drawn again under the new plan (no analysis has seen them)."""
+        before = None if self.last is None else self.last.rows(running)
+        self._advance(running, plan)
         if self.whole:
-            if stage > 0:
-                return  # everyone was enrolled at stage 0
-            first, last = 0, self.plan.sample_size
-        else:
-            last = self.plan.look_patients[stage]
-        width = last - first
-        parts = []
+            if stage == 0:
+                width = self.plan.sample_size
+                full = plan.with_patients(np.full(running.size, width))
+                months = self.plan.enrolment_months[:width]
+                self.stages.append(_Stage(running, *self._draw_stage(rng, full, months)))
+            elif before is not None and (changed := plan.changed(before)).any():
+                self._redraw_after_look(rng, running[changed], plan.rows(np.flatnonzero(changed)))
+            return
+        first = self.enrolled[running] - plan.patients
+        width = int(plan.patients.max())
+        position = first[:, None] + np.arange(width)[None, :]
+        position = np.minimum(position, self.plan.enrolment_months.size - 1)
+        months = self.plan.enrolment_months[position]
+        if (first == first[0]).all():
+            months = months[0]  # the same for every trial: one row
+        self.stages.append(_Stage(running, *self._draw_stage(rng, plan, months)))
+
+    def _draw_stage(
+        self, rng: np.random.Generator, plan: StagePlan, months: np.ndarray
+    ) -> tuple[TrialCourse, np.ndarray | None]:
+        """The stage's patients of every trial of `plan`, drawn in blocks of trials, the
+        trials of each population together."""
+        width = int(plan.patients.max())
+        parts: list[tuple[np.ndarray, TrialCourse, np.ndarray | None]] = []
         trials_per_block = max(1, BLOCK_PATIENTS // max(width, 1))
-        for start in range(0, running.size, trials_per_block):
-            rows = slice(start, start + trials_per_block)
-            block = plan.rows(np.arange(running.size)[rows]).with_patients(
-                np.full(running[rows].size, width)
+        for population in np.unique(plan.population):
+            rows = np.flatnonzero(plan.population == population)
+            for start in range(0, rows.size, trials_per_block):
+                block = rows[start : start + trials_per_block]
+                arms = permuted_arms(rng, plan.rows(block), width)
+                block_months = months if months.ndim == 1 else months[block]
+                course, members = self._draw(rng, arms, block_months, int(population))
+                parts.append((block, course, members))
+        order = np.argsort(np.concatenate([p[0] for p in parts]), kind="stable")
+        course = _join_trials([p[1] for p in parts])
+        members = None
+        if parts[0][2] is not None:
+            members = np.concatenate([p[2] for p in parts if p[2] is not None])
+        if len(parts) > 1 and (order != np.arange(order.size)).any():
+            course = course.take(order)
+            members = None if members is None else members[order]
+        return course, members
+
+    def _redraw_after_look(
+        self, rng: np.random.Generator, trials: np.ndarray, plan: StagePlan
+    ) -> None:
+        """Draw again, under `plan`, the patients of `trials` enrolled after their last look
+        (randomisation restarts in permuted blocks at the first of them)."""
+        whole = self.stages[0]
+        width = whole.course.arms.shape[1]
+        months = self.plan.enrolment_months[:width]
+        first = np.searchsorted(months, self.look_month[trials], side="right")
+        remaining = plan.with_patients(width - first)
+        fresh, members = self._draw_stage(rng, remaining, months)
+        # patient j of a trial takes the fresh patient j - first (randomisation order)
+        shift = np.clip(np.arange(width)[None, :] - first[:, None], 0, width - 1)
+        after = np.arange(width)[None, :] >= first[:, None]
+        rows = np.searchsorted(whole.trials, trials)
+        fresh_course = _shifted(fresh, shift)
+        replaced = _replace_rows(whole.course, rows, after, fresh_course)
+        new_members = whole.members
+        if new_members is not None and members is not None:
+            new_members = new_members.copy()
+            new_members[rows] = np.where(
+                after, np.take_along_axis(members, shift, axis=1), new_members[rows]
             )
-            arms = permuted_arms(rng, block, width)
-            parts.append(self._draw(rng, arms, self.plan.enrolment_months[first:last]))
-        self.stages.append((running, _join_trials(parts)))
+        self.stages[0] = _Stage(whole.trials, replaced, new_members)
 
     def look(self, stage: int, running: np.ndarray) -> Look:
-        course = self._assemble(running)
-        months = self._look_months(stage, course)
-        analyses, arms = [], []
+        course, members, columns = self._assemble(running)
+        months = self._look_months(stage, running, course)
+        self.look_month[running] = months
         primary = self.plan.primary
         horizon = self.plan.horizon_days
         outcome = outcome_at(primary, course, months)
-        randomised_by_arm = course.arms
         died = course.died_by(horizon)
+        analyses, arms = [], []
         for c in self.plan.comparisons:
-            analyses.append(analyse(primary, outcome, course, c.arm_index))
-            on = [randomised_by_arm == 0, randomised_by_arm == c.arm_index]
+            within = members if c.population == SUBGROUP else None
+            analyses.append(analyse(primary, outcome, course, c.arm_index, within))
+            on = [course.arms == 0, course.arms == c.arm_index]
+            if within is not None:
+                on = [on[0] & within, on[1] & within]
             arms.append(
                 np.stack(
                     [
@@ -169,71 +303,180 @@ class _CourseSampler:
                     ]
                 )
             )
-        return Look(months, tuple(analyses), course, tuple(arms))
+        stage_analysis = None
+        if not self.whole:
+            comparisons = self.plan.comparisons
 
-    def _draw(self, rng: np.random.Generator, arms: np.ndarray, months: np.ndarray) -> TrialCourse:
+            def stage_analysis(c: int) -> AnalysisResult:
+                this = np.zeros(course.arms.shape, dtype=bool)
+                this[:, columns[stage] : columns[stage + 1]] = True
+                if comparisons[c].population == SUBGROUP:
+                    assert members is not None
+                    this &= members
+                return analyse(primary, outcome, course, comparisons[c].arm_index, this)
+
+        enrolled = self.enrolled[running]
+        if self.whole:  # everyone enrolled by the look's date
+            by_then = enrolled_by(months, self.plan.patients_per_month, self.plan.ramp_up_months)
+            enrolled = np.minimum(by_then.astype(np.int64), self.plan.sample_size)
+        return Look(months, tuple(analyses), course, tuple(arms), enrolled, stage_analysis)
+
+    def _draw(
+        self, rng: np.random.Generator, arms: np.ndarray, months: np.ndarray, population: int
+    ) -> tuple[TrialCourse, np.ndarray | None]:
         raise NotImplementedError
 
-    def _assemble(self, running: np.ndarray) -> TrialCourse:
-        """The running trials' patients of every stage so far, in enrolment order."""
-        parts = []
-        for trials, course in self.stages:
-            parts.append(course.take(np.searchsorted(trials, running)))
-        return _join_patients(parts)
+    def _assemble(self, running: np.ndarray) -> tuple[TrialCourse, np.ndarray | None, list[int]]:
+        """The running trials' patients of every stage so far, in enrolment order; their
+        subgroup membership; and the first column of each stage (and the end)."""
+        parts, members = [], []
+        columns = [0]
+        for stage in self.stages:
+            rows = np.searchsorted(stage.trials, running)
+            parts.append(stage.course.take(rows))
+            if stage.members is not None:
+                members.append(stage.members[rows])
+            columns.append(columns[-1] + stage.course.arms.shape[1])
+        joined = np.concatenate(members, axis=1) if members else None
+        return _join_patients(parts), joined, columns
 
-    def _look_months(self, stage: int, course: TrialCourse) -> np.ndarray:
-        """The look's month per trial: fixed, or (time to event) when the planned share of
-        deaths has been observed, and at the latest when everyone has reached the horizon."""
+    def _look_months(self, stage: int, running: np.ndarray, course: TrialCourse) -> np.ndarray:
+        """The look's month per trial: its last patient reaching the horizon, or (time to
+        event) when the stage's deaths have been observed, and at the latest when everyone
+        has reached the horizon. The final look of the planned deaths is at that latest
+        date (every death by the horizon observed)."""
+        if not self.whole:
+            return self._fixed_horizon_months(running)
         trials = course.arms.shape[0]
-        fixed = np.full(trials, self.plan.look_months[stage])
-        if not self.whole or stage == self.plan.n_looks - 1:
-            return fixed
+        final = np.full(trials, self.plan.look_months[-1])
+        assert self.last is not None and self.plan.planned_events is not None
+        events = self.last.events[running]
+        at_end = (stage == self.plan.n_looks - 1) & (events >= self.plan.planned_events)
+        if at_end.all():
+            return final
         horizon = self.plan.horizon_days
-        observed = course.death_day <= np.minimum(horizon, course.dropout_day)
-        event_month = np.where(
-            observed, course.enrolment_months[None, :] + course.death_day / DAYS_PER_MONTH, np.inf
+        observed = (course.death_day <= np.minimum(horizon, course.dropout_day)) & (
+            course.arms >= 0
         )
-        events = self.plan.look_events[stage]
-        reached = np.partition(event_month, events - 1, axis=1)[:, events - 1]
-        return np.minimum(reached, self.plan.look_months[-1])
+        event_month = np.where(
+            observed, course.enrolment_months_2d + course.death_day / DAYS_PER_MONTH, np.inf
+        )
+        k = np.clip(events, 1, event_month.shape[1])
+        if (k == k[0]).all():
+            reached = np.partition(event_month, k[0] - 1, axis=1)[:, k[0] - 1]
+        else:
+            reached = np.take_along_axis(np.sort(event_month, axis=1), k[:, None] - 1, axis=1)[:, 0]
+        return np.where(at_end, final, np.minimum(reached, final))
+
+
+def _shifted(course: TrialCourse, shift: np.ndarray) -> TrialCourse:
+    """Each trial's patients moved right: patient j takes patient shift[r, j]."""
+
+    def move(values: np.ndarray) -> np.ndarray:
+        return np.take_along_axis(values, shift, axis=1)
+
+    return _map_course(course, move)
+
+
+def _replace_rows(
+    course: TrialCourse, rows: np.ndarray, where: np.ndarray, fresh: TrialCourse
+) -> TrialCourse:
+    """`course` with patients `where` (len(rows), n) of trials `rows` taken from `fresh`."""
+    columns = iter(_arrays(fresh))
+
+    def put(values: np.ndarray) -> np.ndarray:
+        new = next(columns)
+        out = values.copy()
+        out[rows] = np.where(where, new, values[rows])
+        return out
+
+    return _map_course(course, put)
+
+
+def _arrays(course: TrialCourse) -> list[np.ndarray]:
+    """The per-patient arrays of `course`, in `_map_course`'s order."""
+    out: list[np.ndarray] = []
+
+    def keep(values: np.ndarray) -> np.ndarray:
+        out.append(values)
+        return values
+
+    _map_course(course, keep)
+    return out
+
+
+def _map_course(course: TrialCourse, f: Callable[[np.ndarray], np.ndarray]) -> TrialCourse:
+    """`course` with `f` applied to each per-patient (R, n) array (enrolment months stay)."""
+    inner = course.course
+    if inner is not None:
+        inner = Course(**{k: f(v) for k, v in inner.__dict__.items()})
+    return TrialCourse(
+        arms=f(course.arms),
+        death_day=f(course.death_day),
+        dropout_day=f(course.dropout_day),
+        enrolment_months=course.enrolment_months,
+        patients={k: f(v) for k, v in course.patients.items()},
+        course=inner,
+        excess_infection_day=None
+        if course.excess_infection_day is None
+        else f(course.excess_infection_day),
+    )
 
 
 class EventsSampler(_CourseSampler):
     """Each patient's day of death from the arm's (stratum's) exact survival curve."""
 
-    def _draw(self, rng: np.random.Generator, arms: np.ndarray, months: np.ndarray) -> TrialCourse:
+    def _draw(
+        self, rng: np.random.Generator, arms: np.ndarray, months: np.ndarray, population: int
+    ) -> tuple[TrialCourse, np.ndarray | None]:
         laws = self.plan.laws
         assert laws is not None, "the events sampler needs the arms' laws"
         shape = arms.shape
         patients: dict[str, np.ndarray] = {}
         stratum: np.ndarray | int = 0
-        if laws.strata is not None:
-            stratum = rng.choice(laws.prevalence.size, size=shape, p=laws.prevalence)
-            patients[laws.strata] = stratum.astype(np.int8)
+        members = None
+        if laws.prevalence.size > 1:
+            prevalence = laws.stratum_prevalence(population == SUBGROUP)
+            stratum = rng.choice(prevalence.size, size=shape, p=prevalence)
+            if laws.strata is not None:
+                patients[laws.strata] = laws.analysis_stratum(stratum).astype(np.int8)
+            if laws.subgroup:
+                members = laws.in_subgroup[stratum]
         death = laws.death_days(rng.random(shape), stratum, np.maximum(arms, 0))
         dropout = np.full(shape, np.inf)
         if self.plan.dropout_per_day > 0:
             dropout = rng.standard_exponential(shape) / self.plan.dropout_per_day
-        return TrialCourse(
+        course = TrialCourse(
             arms=arms,
             death_day=death,
             dropout_day=dropout,
             enrolment_months=months,
             patients=patients,
         )
+        return course, members
 
 
 class PatientsSampler(_CourseSampler):
     """Virtual patients with their covariates, hazards, harms and disease course."""
 
-    def _draw(self, rng: np.random.Generator, arms: np.ndarray, months: np.ndarray) -> TrialCourse:
+    def _draw(
+        self, rng: np.random.Generator, arms: np.ndarray, months: np.ndarray, population: int
+    ) -> tuple[TrialCourse, np.ndarray | None]:
         plan = self.plan
         trials, n = arms.shape
         size = trials * n
-        patients, _ = enroll(rng, size, plan.criteria, plan.eligible_fraction)
+        if population == SUBGROUP:
+            assert plan.subgroup is not None
+            criteria = narrowed(plan.criteria, plan.subgroup.inclusion)
+            patients, _ = enroll(rng, size, criteria, plan.eligible_fraction * plan.subgroup_share)
+        else:
+            patients, _ = enroll(rng, size, plan.criteria, plan.eligible_fraction)
+        members = None
+        if plan.subgroup is not None:
+            members = eligible(patients, plan.subgroup).reshape(trials, n)
         eta = linear_predictor(patients) + plan.baseline_shift
         late = late_log_ratio(patients, eta)
-        flat_arms = arms.reshape(-1)
+        flat_arms = np.maximum(arms, 0).reshape(-1)  # no one (-1) is drawn as control, unused
         h30 = np.exp(eta)
         exposure = rng.standard_exponential(size)
         fraction = np.empty(size)
@@ -272,7 +515,7 @@ class PatientsSampler(_CourseSampler):
             death_day = death_days(fraction) if death_day is None else death_day
             drawn = simulate_course(rng, patients, death_day, hazard_ratio_30d, death_eta=eta)
             disease_course = drawn.reshaped((trials, n))
-        return TrialCourse(
+        trial = TrialCourse(
             arms=arms,
             death_day=None if death_day is None else death_day.reshape(trials, n),
             death_fraction=None if death_day is not None else fraction.reshape(trials, n),
@@ -284,6 +527,7 @@ class PatientsSampler(_CourseSampler):
             if infection_day is None
             else infection_day.reshape(trials, n),
         )
+        return trial, members
 
 
 SAMPLERS: dict[str, type] = {

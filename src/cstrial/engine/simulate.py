@@ -21,10 +21,10 @@ from threadpoolctl import ThreadpoolController
 
 from cstrial.design.accrual import enrolled_by
 from cstrial.endpoints import TrialCourse, analyse, outcome_at
-from cstrial.engine.decide import CONTINUE, EFFICACY, GroupSequential
+from cstrial.engine.decide import CONTINUE, EFFICACY, GroupSequentialDesign, planned_stage
 from cstrial.engine.plan import ScenarioPlan
 from cstrial.engine.samplers import SAMPLERS, Look
-from cstrial.engine.stages import StagePlan
+from cstrial.engine.stages import SUBGROUP, StagePlan
 from cstrial.engine.summary import ComparisonTally
 from cstrial.engine.tables import ComparisonRows, patients_table, trials_table
 from cstrial.protocol.vocabulary import ANALYSES
@@ -88,6 +88,8 @@ class _Trials:
         self.stop = np.zeros(shape, dtype=np.int64)
         self.z = np.full((*shape, n_looks_out), np.nan)
         self.months = np.zeros(shape)
+        self.n_enrolled = np.zeros(shape, dtype=np.int64)
+        self.n_screened = np.zeros(shape)
         nan = np.full(shape, np.nan)
         self.estimate, self.p_value = nan.copy(), nan.copy()
         counts = np.zeros(shape, dtype=np.int32)
@@ -110,22 +112,33 @@ class _Trials:
         return np.flatnonzero((self.decision == CONTINUE).any(axis=0))
 
     def record(
-        self, look: int, running: np.ndarray, seen: Look, rules: list[GroupSequential]
+        self,
+        look: int,
+        running: np.ndarray,
+        seen: Look,
+        decisions: np.ndarray,
+        n_enrolled: np.ndarray,
+        n_screened: np.ndarray,
     ) -> None:
-        for c, (analysis, rule) in enumerate(zip(seen.analyses, rules, strict=True)):
+        """Keep what look `look` saw of the running trials' open comparisons, and what it
+        decided (`decisions` (C, R)); `n_enrolled` and `n_screened` are the trials'
+        patients enrolled (and screened) by the look's date."""
+        for c, analysis in enumerate(seen.analyses):
             open_ = self.decision[c, running] == CONTINUE
             rows = running[open_]
             z = analysis.z[open_]
             self.z[c, rows, look] = z
             if analysis.converged is not None:
                 self.failed[c] += int(np.count_nonzero(~analysis.converged[open_]))
-            decided = rule.decide(look, z)
+            decided = decisions[c, open_]
             stopping = decided != CONTINUE
             at = rows[stopping]
             pick = np.flatnonzero(open_)[stopping]  # positions among the running trials
             self.decision[c, at] = decided[stopping]
             self.stop[c, at] = look
             self.months[c, at] = seen.months[pick]
+            self.n_enrolled[c, at] = n_enrolled[pick]
+            self.n_screened[c, at] = n_screened[pick]
             self.estimate[c, at] = analysis.estimate[pick]
             self.p_value[c, at] = ndtr(-z[stopping])
             self.n_control[c, at] = analysis.n_control[pick]
@@ -176,36 +189,31 @@ def _simulate_chunk(
     rng = chunk_generator(plan.seed, plan.index, chunk)
     sampler = SAMPLERS[plan.sampler](plan, replicates)
     trials = _Trials(plan, replicates, n_looks_out)
-    rules = [
-        GroupSequential(
-            c.efficacy_z, c.futility_z, plan.conditional_power_below, plan.look_fractions
-        )
-        for c in plan.comparisons
-    ]
-    stage = StagePlan.fixed(replicates, 0, plan.allocation)
+    rule = (plan.design or GroupSequentialDesign.of_plan(plan)).start(plan, replicates)
+    first_events = plan.look_events[0] if plan.look_events else 0
+    stage = StagePlan.fixed(replicates, plan.look_patients[0], plan.allocation, first_events)
+    enrolled = _Enrolment(plan, replicates)
     keep = max(0, min(save_patients - first_sim, replicates))  # the run's first K trials
     saved: list[pa.Table] = []
     for look in range(plan.n_looks):
         running = trials.running()
         if running.size == 0:
             break
-        first = 0 if look == 0 else plan.look_patients[look - 1]
-        sampler.enrol(
-            rng,
-            look,
-            running,
-            stage.rows(running).with_patients(
-                np.full(running.size, plan.look_patients[look] - first)
-            ),
-        )
+        this_stage = stage.rows(running)
+        sampler.enrol(rng, look, running, this_stage)
         seen = sampler.look(look, running)
-        trials.record(look, running, seen, rules)
+        verdict = rule.decide(look, running, seen, this_stage)
+        following = verdict.next_stage or planned_stage(plan, look, this_stage)
+        n_enrolled, n_screened = enrolled.by_look(look, running, seen, this_stage, following)
+        trials.record(look, running, seen, verdict.decision, n_enrolled, n_screened)
+        stage = stage.with_rows(running, following)
         if keep and seen.course is not None:
             _save_finished(plan, trials, running, seen, keep, first_sim, saved)
     sims = np.arange(first_sim, first_sim + replicates, dtype=np.int64)
     tables, tallies = [], []
+    columns = rule.columns()
     for c, comparison in enumerate(plan.comparisons):
-        rows = _comparison_rows(plan, trials, c, sims)
+        rows = _comparison_rows(plan, trials, c, sims, columns[c])
         tables.append(trials_table(plan, comparison, rows, n_looks_out))
         control, control_deaths, treated, treated_deaths = (int(x) for x in trials.arms[c])
         arms = (control, control_deaths, treated, treated_deaths)
@@ -219,24 +227,72 @@ def _simulate_chunk(
     return ChunkResult(plan.index, chunk, table, tallies, patients)
 
 
+class _Enrolment:
+    """Patients enrolled, and screened, by each look's date, trial by trial.
+
+    Enrolment runs on while a look's patients are followed up: by the look's date it
+    has reached `enrolled_by(month)`, at most the trial's planned total (the patients
+    so far and those its next stages plan); time to event: the whole sample size.
+    Screened patients are the enrolled over the eligible fraction of the population
+    they were enrolled from (the subgroup's is smaller): those enrolled after a look
+    belong to the stage it planned.
+    """
+
+    def __init__(self, plan: ScenarioPlan, replicates: int) -> None:
+        self.plan = plan
+        self.enrolled = np.zeros(replicates, dtype=np.int64)  # time to event: by the last look
+        self.screened = np.zeros(replicates)  # up to the last look's patients (its date, TTE)
+
+    def by_look(
+        self,
+        look: int,
+        running: np.ndarray,
+        seen: Look,
+        stage: StagePlan,
+        following: StagePlan,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        plan = self.plan
+        by_date = enrolled_by(seen.months, plan.patients_per_month, plan.ramp_up_months)
+        by_date = by_date.astype(np.int64)
+        if plan.planned_events is not None:  # stages are calendar periods
+            n = np.minimum(plan.sample_size, by_date)
+            new = np.maximum(n - self.enrolled[running], 0)
+            self.enrolled[running] = np.maximum(self.enrolled[running], n)
+            self.screened[running] += new / self._fraction(stage)
+            return n, self.screened[running].copy()
+        later = plan.look_patients[-1] - plan.look_patients[min(look + 1, plan.n_looks - 1)]
+        planned = seen.enrolled + following.patients + later
+        n = np.minimum(planned, np.maximum(by_date, seen.enrolled))
+        self.screened[running] += stage.patients / self._fraction(stage)
+        pipeline = (n - seen.enrolled) / self._fraction(following)
+        return n, self.screened[running] + pipeline
+
+    def _fraction(self, stage: StagePlan) -> np.ndarray:
+        """The eligible fraction of each trial's stage population."""
+        plan = self.plan
+        return np.where(
+            stage.population == SUBGROUP,
+            plan.eligible_fraction * plan.subgroup_share,
+            plan.eligible_fraction,
+        )
+
+
 def _comparison_rows(
-    plan: ScenarioPlan, trials: _Trials, c: int, sims: np.ndarray
+    plan: ScenarioPlan,
+    trials: _Trials,
+    c: int,
+    sims: np.ndarray,
+    columns: dict[str, np.ndarray],
 ) -> ComparisonRows:
     """One comparison's trials: the decision and what the stopping look saw."""
-    stop = trials.stop[c]
-    months = trials.months[c]
-    n_enrolled = np.minimum(
-        plan.sample_size,
-        enrolled_by(months, plan.patients_per_month, plan.ramp_up_months).astype(np.int64),
-    )
-    if plan.planned_events is None:  # looks by patients followed up: they are all enrolled
-        n_enrolled = np.maximum(n_enrolled, np.asarray(plan.look_patients)[stop])
-    decision = trials.decision[c].copy()
+    rule_columns = dict(columns)
+    if plan.subgroup is not None:
+        rule_columns["n_screened"] = trials.n_screened[c]
     return ComparisonRows(
         sims=sims,
-        decision=decision,
-        stop_look=stop,
-        n_enrolled=n_enrolled,
+        decision=trials.decision[c].copy(),
+        stop_look=trials.stop[c],
+        n_enrolled=trials.n_enrolled[c],
         n_control=trials.n_control[c],
         n_treatment=trials.n_treatment[c],
         events_control=trials.events_control[c],
@@ -244,10 +300,11 @@ def _comparison_rows(
         z=trials.z[c],
         estimate=trials.estimate[c],
         p_value=trials.p_value[c],
-        duration=months,
+        duration=trials.months[c],
         extra=trials.extra[c],
         secondary={name: tuple(v) for name, v in trials.secondary[c].items()},  # type: ignore[misc]
         failed_fits=int(trials.failed[c]),
+        rule_columns=rule_columns,
     )
 
 

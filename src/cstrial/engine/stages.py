@@ -24,35 +24,74 @@ import numpy as np
 
 from cstrial.design.randomisation import BLOCK_REPEATS
 
+FULL, SUBGROUP = 0, 1  # a stage's population: everyone eligible, or the enrichment subgroup
+
 
 @dataclass(frozen=True)
 class StagePlan:
     """What the next stage of each trial enrols (arrays over the trials, row r = trial r).
 
-    `patients` (R,) the stage's patients; `allocation` (R, A) each arm's share of a
-    randomisation block (0: the arm is closed); `population` (R,) 0 the full
-    population, 1 a subgroup (adaptive enrichment).
+    `patients` (R,) the stage's patients (patients followed up at its look, less those
+    at the previous look); `allocation` (R, A) each arm's share of a randomisation
+    block (0: the arm is closed); `population` (R,) `FULL` or `SUBGROUP` (adaptive
+    enrichment); `events` (R,) time to event: the deaths that trigger the stage's look.
     """
 
     patients: np.ndarray
     allocation: np.ndarray
     population: np.ndarray
+    events: np.ndarray
 
     @classmethod
-    def fixed(cls, trials: int, patients: int, allocation: tuple[int, ...]) -> StagePlan:
+    def fixed(
+        cls, trials: int, patients: int, allocation: tuple[int, ...], events: int = 0
+    ) -> StagePlan:
         """Every trial enrols `patients` into every arm at the protocol's allocation."""
         return cls(
             np.full(trials, patients, dtype=np.int64),
             np.broadcast_to(np.asarray(allocation, dtype=np.int64), (trials, len(allocation))),
-            np.zeros(trials, dtype=np.int8),
+            np.full(trials, FULL, dtype=np.int8),
+            np.full(trials, events, dtype=np.int64),
         )
 
     def rows(self, rows: np.ndarray) -> StagePlan:
         """The plans of trials `rows`."""
-        return StagePlan(self.patients[rows], self.allocation[rows], self.population[rows])
+        return StagePlan(
+            self.patients[rows], self.allocation[rows], self.population[rows], self.events[rows]
+        )
 
     def with_patients(self, patients: np.ndarray) -> StagePlan:
         return replace(self, patients=np.asarray(patients, dtype=np.int64))
+
+    def with_events(self, events: np.ndarray) -> StagePlan:
+        return replace(self, events=np.asarray(events, dtype=np.int64))
+
+    def with_allocation(self, allocation: np.ndarray) -> StagePlan:
+        return replace(self, allocation=np.asarray(allocation, dtype=np.int64))
+
+    def with_population(self, population: np.ndarray) -> StagePlan:
+        return replace(self, population=np.asarray(population, dtype=np.int8))
+
+    def with_rows(self, rows: np.ndarray, new: StagePlan) -> StagePlan:
+        """These plans, with trials `rows` given `new`'s (copies)."""
+
+        def put(values: np.ndarray, replacement: np.ndarray) -> np.ndarray:
+            out = np.array(values, copy=True)
+            out[rows] = replacement
+            return out
+
+        return StagePlan(
+            put(self.patients, new.patients),
+            put(self.allocation, new.allocation),
+            put(self.population, new.population),
+            put(self.events, new.events),
+        )
+
+    def changed(self, other: StagePlan) -> np.ndarray:
+        """Trials whose arms, allocation or population differ from `other`'s (same rows)."""
+        return (self.allocation != other.allocation).any(axis=1) | (
+            self.population != other.population
+        )
 
     @property
     def open_arms(self) -> np.ndarray:

@@ -17,13 +17,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from cstrial.engine.decide import EFFICACY, FUTILITY
 from cstrial.engine.plan import Comparison, ScenarioPlan
 from cstrial.engine.precision import PowerRow, power_precision
 from cstrial.protocol.vocabulary import ANALYSES
-
-# The decision codes of the hot path, and their names in trials.parquet.
-DECISIONS = ("none", "efficacy", "futility")
-EFFICACY, FUTILITY = DECISIONS.index("efficacy"), DECISIONS.index("futility")
 
 
 @dataclass
@@ -53,6 +50,8 @@ class ComparisonTally:
     deaths_treatment: int = 0
     failed_fits: int = 0  # primary analyses at a look that did not converge
     secondary: dict[str, SecondaryTally] = field(default_factory=dict)
+    # the design's columns: (sum, count) of their finite values; the summary's means
+    means: dict[str, tuple[float, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.reject is None:
@@ -74,6 +73,7 @@ class ComparisonTally:
         failed_fits: int = 0,
         secondary: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
         log_scale: bool = False,
+        means: Mapping[str, tuple[float, int]] | None = None,
     ) -> ComparisonTally:
         """Tally trials given as arrays in replicate order (`stop_look` 0-based).
 
@@ -100,6 +100,7 @@ class ComparisonTally:
             enrolled_treatment=int(arms[2]),
             deaths_treatment=int(arms[3]),
             failed_fits=int(failed_fits),
+            means=dict(means or {}),
         )
         for name, (reject, values) in (secondary or {}).items():
             ok = np.isfinite(values)
@@ -127,6 +128,9 @@ class ComparisonTally:
             mine.rejections += theirs.rejections
             mine.sum_estimate += theirs.sum_estimate
             mine.n_estimate += theirs.n_estimate
+        for name, (total, count) in other.means.items():
+            mine_total, mine_count = self.means.get(name, (0.0, 0))
+            self.means[name] = (mine_total + total, mine_count + count)
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON values (floats round-trip exactly), for the chunk store."""
@@ -150,6 +154,7 @@ class ComparisonTally:
                 name: [s.rejections, s.sum_estimate, s.n_estimate]
                 for name, s in self.secondary.items()
             },
+            "means": {name: [total, count] for name, (total, count) in self.means.items()},
         }
 
     @classmethod
@@ -172,6 +177,10 @@ class ComparisonTally:
             secondary={
                 name: SecondaryTally(int(r), float(s), int(k))
                 for name, (r, s, k) in data["secondary"].items()
+            },
+            means={
+                name: (float(total), int(count))
+                for name, (total, count) in data.get("means", {}).items()
             },
         )
 
@@ -274,4 +283,7 @@ def summary_row(
     # the closed form beside the simulation, and the patients to screen for it (enrichment)
     row["analytic_sample_size"] = comparison.analytic_sample_size
     row["analytic_screened"] = comparison.analytic_sample_size / plan.eligible_fraction
+    # the design's own columns: selection, re-estimated N, posteriors, ... (their means)
+    for name, (total, count) in t.means.items():
+        row[f"mean_{name}" if name == "n_screened" else name] = total / count if count else nan
     return row

@@ -16,8 +16,9 @@ import pyarrow as pa
 
 from cstrial.disease.course import Course
 from cstrial.endpoints import TrialCourse
+from cstrial.engine.decide import DECISIONS, column_means
 from cstrial.engine.plan import Comparison, ScenarioPlan
-from cstrial.engine.summary import DECISIONS, ComparisonTally
+from cstrial.engine.summary import ComparisonTally
 from cstrial.protocol.covariates import COVARIATES
 from cstrial.protocol.vocabulary import ANALYSES
 
@@ -48,6 +49,8 @@ class ComparisonRows:
     extra: dict[str, np.ndarray] = field(default_factory=dict)
     secondary: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
     failed_fits: int = 0  # primary analyses, at looks reached, whose fit did not converge
+    # the design's own columns (`cstrial.engine.decide.Design.columns`), and n_screened
+    rule_columns: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def concat(cls, parts: Sequence[ComparisonRows]) -> ComparisonRows:
@@ -85,6 +88,9 @@ class ComparisonRows:
                 for k in first.secondary
             },
             failed_fits=sum(p.failed_fits for p in parts),
+            rule_columns={
+                k: np.concatenate([p.rule_columns[k] for p in parts]) for k in first.rule_columns
+            },
         )
 
     def tally(
@@ -111,6 +117,7 @@ class ComparisonRows:
                 for k, (_, est, reject) in self.secondary.items()
             },
             log_scale=log_scale,
+            means=column_means(self.rule_columns),
         )
 
 
@@ -136,6 +143,10 @@ def trials_schema(plans: Sequence[ScenarioPlan], n_looks: int) -> pa.Schema:
     ]
     for plan in plans:
         fields += [(name, pa.float64()) for name in ANALYSES[plan.primary.analysis].extras]
+        if plan.design is not None:
+            fields += plan.design.columns()
+        if plan.subgroup is not None:
+            fields.append(("n_screened", pa.float64()))
         for endpoint in plan.secondaries:
             fields += [
                 (f"{endpoint.name}_z", pa.float64()),
@@ -169,6 +180,7 @@ def trials_table(
         "p_value": _nullable(rows.p_value),
         "duration_months": pa.array(rows.duration),
         **{name: _nullable(values) for name, values in rows.extra.items()},
+        **{name: _column(values) for name, values in rows.rule_columns.items()},
     }
     for name, (z, estimate, reject) in rows.secondary.items():
         columns[f"{name}_z"] = _nullable(z)
@@ -215,20 +227,22 @@ def patients_table(
     primary endpoint's horizon.
     """
     n = trial.arms.shape[1]  # the patients of the stages the trials reached
-    m = keep * n
+    # a stage is as wide as its largest trial's; no one (-1) fills the others' columns
+    real = trial.arms[:keep].reshape(-1) >= 0
+    m = int(real.sum())
 
     def flat(values: np.ndarray) -> np.ndarray:
-        return values[:keep].reshape(-1)
+        return values[:keep].reshape(-1)[real]
 
+    months = np.broadcast_to(trial.enrolment_months_2d[:, :n], (trial.arms.shape[0], n))
+    patient = np.cumsum(trial.arms[:keep] >= 0, axis=1).astype(np.int32)
     columns = {
         "scenario": pa.array([plan.name] * m, pa.string()),
-        "sim": pa.array(np.repeat(sims[:keep], n)),
-        "patient": pa.array(np.tile(np.arange(1, n + 1, dtype=np.int32), keep)),
+        "sim": pa.array(np.repeat(sims[:keep], n)[real]),
+        "patient": pa.array(flat(patient)),
         "arm": pa.array(np.asarray(plan.arm_names, dtype=object)[flat(trial.arms)], pa.string()),
-        "enrolment_month": pa.array(np.tile(trial.enrolment_months[:n], keep)),
-        "enrolled": pa.array(
-            (trial.enrolment_months[None, :n] <= stop_months[:keep, None] + 1e-9).reshape(-1)
-        ),
+        "enrolment_month": pa.array(flat(months)),
+        "enrolled": pa.array(flat(months <= stop_months[:, None] + 1e-9)),
     }
     for name, covariate in COVARIATES.items():
         if name not in trial.patients:
@@ -265,6 +279,12 @@ def _nullable(values: np.ndarray) -> pa.Array:
     Parquet nulls, which SQL's IS NULL finds; infinities stay (a win ratio with no loss)."""
     values = np.asarray(values, dtype=float)
     return pa.array(values, mask=np.isnan(values))
+
+
+def _column(values: np.ndarray) -> pa.Array:
+    """A design's column: booleans as they are, numbers with NaN as null."""
+    values = np.asarray(values)
+    return pa.array(values) if values.dtype == bool else _nullable(values)
 
 
 def _unique(fields: list[tuple[str, pa.DataType]]) -> pa.Schema:

@@ -27,6 +27,23 @@ class Criteria:
     exclusion: Mapping[str, Criterion] = field(default_factory=dict)
 
 
+def narrowed(criteria: Criteria, inclusion: Mapping[str, Criterion]) -> Criteria:
+    """`criteria` with the further inclusion criteria `inclusion` (a subgroup): a covariate
+    in both must meet both (ranges intersect, allowed values intersect)."""
+    merged = dict(criteria.inclusion)
+    for name, criterion in inclusion.items():
+        if name not in merged:
+            merged[name] = criterion
+        elif COVARIATES[name].kind == "numeric":
+            bounds = [*merged[name], *criterion]  # low, high, low, high (None: open)
+            lows = [float(x) for x in bounds[0::2] if x is not None]
+            highs = [float(x) for x in bounds[1::2] if x is not None]
+            merged[name] = (max(lows) if lows else None, min(highs) if highs else None)
+        else:
+            merged[name] = [v for v in merged[name] if v in list(criterion)]
+    return Criteria(inclusion=merged, exclusion=criteria.exclusion)
+
+
 def eligible(patients: Patients, criteria: Criteria) -> np.ndarray:
     """Boolean mask of patients meeting every inclusion and no exclusion criterion."""
     n = len(next(iter(patients.values())))
