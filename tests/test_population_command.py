@@ -103,6 +103,7 @@ def test_cox_estimand_recovers_the_hazard_ratio_of_a_proportional_hazards_cohort
     np.testing.assert_allclose(cox_estimand(h30, x.astype(float)), beta, atol=1e-9)
 
 
+@pytest.mark.slow  # a Cox fit to 60,000 patients: about 30 s of CPU
 def test_cox_estimand_matches_a_cox_fit_to_simulated_deaths():
     """The Dettling statistic is what statsmodels' Cox regression (PHReg) estimates from
     30-day deaths simulated from the model, within its sampling error."""

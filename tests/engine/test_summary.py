@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cstrial.engine.summary import DECISIONS, ComparisonTally
+from cstrial.engine.decide import DECISIONS
+from cstrial.engine.summary import ComparisonTally
 
 
 def _trials(seed: int, rows: int = 200) -> dict[str, np.ndarray]:
