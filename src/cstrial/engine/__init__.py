@@ -2,8 +2,11 @@
 
 runner.py    the run: options, planning, chunks in parallel, streaming, resume
 plan.py      a scenario resolved into the constants the hot path needs
-pool.py      pooled enrolment (patient reuse)
-simulate.py  the hot path: one chunk of trials as whole arrays
+laws.py      each arm's exact outcome law (quasi-Monte Carlo over the population)
+stages.py    a stage's plan: patients, arms open and allocation, population
+samplers.py  what a stage enrols and a look sees: counts, events or patients
+decide.py    what a look decides (Design / Rule / Verdict); designs.py picks one
+simulate.py  one chunk of trials, look by look, as whole arrays
 """
 
 from cstrial.engine.runner import run
