@@ -235,7 +235,8 @@ def _print_summary(result) -> None:
     out_console.print(
         "power = share of trials rejecting H0 (one-sided); control/treatment = deaths by the horizon;\n"
         "estimate (mean over trials) and true effect on the analysis's scale: risk difference\n"
-        "(treatment - control), hazard ratio, probabilistic index or win ratio.\n"
+        "(treatment - control), hazard ratio, probabilistic index, win ratio or common odds\n"
+        "ratio of a better outcome (proportional-odds: > 1 favours treatment).\n"
         + f"Wrote {result.out}/ in {result.manifest['wall_time_seconds']:.1f} s."
     )
 
