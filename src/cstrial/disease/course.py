@@ -410,11 +410,13 @@ class _Supports:
         mcs_start = np.where(on_baseline, 0.0, mcs)
         # an escalated device in place runs on to the later end [assumption]
         escalation_end = np.where(np.isfinite(mcs), mcs + self.mcs_days, 0.0)
+        baseline_end = np.where(on_baseline, self.baseline_mcs_end_day, 0.0)
+        # MCS needs the ICU; an escalation after ICU discharge (a return to the ICU,
+        # which the stays do not model) is not cut short by it
+        icu_end = np.where(mcs_start < icu, icu, np.inf)
         mcs_end = np.where(
             np.isfinite(mcs_start),
-            np.minimum(
-                np.maximum(self.baseline_mcs_end_day, escalation_end), np.minimum(death, icu)
-            ),
+            np.minimum(np.maximum(baseline_end, escalation_end), np.minimum(death, icu_end)),
             np.inf,
         )
         return {
