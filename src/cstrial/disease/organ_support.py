@@ -227,7 +227,7 @@ def organ_support(patients: Patients, eta: np.ndarray) -> list[dict[str, object]
     """Every measure for `patients` (value) beside the AMI-CS reference and its target."""
     enrolled = simulate_control(patients, eta)
     reference = _reference_values()
-    rows = []
+    rows: list[dict[str, object]] = []
     for measure, ami in zip(MEASURES, reference, strict=True):
         value = measure.statistic(enrolled)
         ok = None
