@@ -28,7 +28,18 @@ from cstrial.protocol.vocabulary import ORGAN_SUPPORTS
 
 INF = np.inf
 ALPHA = 0.025
-TRY_ORDINAL = "/work/shared/reviews/first-hours-protocols/try-ordinal.yaml"
+# a reviewer's first try (first-hours-protocols/try-ordinal.yaml), abridged
+TRY_ORDINAL = """
+name: ordinal
+population: {inclusion: {etiology: [AMI], il6_pg_ml: {min: 100}}}
+arms:
+  - {name: placebo, control: true}
+  - name: tocilizumab
+    effect: {model: pkpd, drug: tocilizumab, dose_mg_per_kg: 8, delay_hours: 6}
+endpoints:
+  primary: {name: ord, type: ordinal, horizon_days: 30, analysis: proportional-odds}
+design: {sample_size: 1800, alpha: 0.025}
+"""
 
 
 def _course(**intervals: tuple[list[float], list[float]]) -> Course:
@@ -344,8 +355,16 @@ def test_bad_endpoints_are_refused_with_a_remedy(tmp_path, change, message):
     assert message in str(error.value)
 
 
-def test_an_ordinal_endpoint_type_is_refused_naming_the_supported_ones():
-    result = CliRunner().invoke(app, ["validate", TRY_ORDINAL])
+def test_an_ordinal_endpoint_type_is_refused_naming_the_supported_ones(tmp_path):
+    path = tmp_path / "try-ordinal.yaml"
+    path.write_text(TRY_ORDINAL)
+    result = CliRunner().invoke(app, ["validate", str(path)])
     assert result.exit_code == 2
     assert "unknown endpoint type 'ordinal'" in result.output
     assert "organ-support-free-days" in result.output
+    # with the supported type the same protocol is valid
+    path.write_text(
+        TRY_ORDINAL.replace("type: ordinal, horizon_days: 30", "type: organ-support-free-days")
+    )
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
