@@ -368,3 +368,16 @@ def test_an_ordinal_endpoint_type_is_refused_naming_the_supported_ones(tmp_path)
     )
     result = CliRunner().invoke(app, ["validate", str(path)])
     assert result.exit_code == 0, result.output
+
+
+def test_the_same_seed_gives_the_same_trials_whatever_the_workers(tmp_path):
+    # ventilation and the durations are drawn from a child stream of each chunk's generator
+    protocol = _protocol(tmp_path, 0.8)
+    data = yaml.safe_load(protocol.read_text())
+    data["simulation"]["chunk_size"] = 25  # four chunks
+    protocol.write_text(yaml.safe_dump(data))
+    one = run(protocol, n_sims=100, jobs=1, out=tmp_path / "one")
+    two = run(protocol, n_sims=100, jobs=2, out=tmp_path / "two")
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(one.trials_path), pd.read_parquet(two.trials_path)
+    )
