@@ -218,7 +218,7 @@ def _simulate_chunk(
     columns = rule.columns()
     for c, comparison in enumerate(plan.comparisons):
         design_columns = columns[c]
-        if plan.assurance is not None:
+        if plan.assurance is not None and assured is not None:
             design_columns = {**design_columns, plan.assurance.column: assured}
         rows = _comparison_rows(plan, trials, c, sims, design_columns)
         tables.append(trials_table(plan, comparison, rows, n_looks_out))
