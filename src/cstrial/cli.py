@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cstrial import __version__
@@ -235,7 +236,8 @@ def _print_summary(result) -> None:
     out_console.print(
         "power = share of trials rejecting H0 (one-sided); control/treatment = deaths by the horizon;\n"
         "estimate (mean over trials) and true effect on the analysis's scale: risk difference\n"
-        "(treatment - control), hazard ratio, probabilistic index or win ratio.\n"
+        "(treatment - control), hazard ratio, probabilistic index, win ratio or common odds\n"
+        "ratio of a better outcome (proportional-odds: > 1 favours treatment).\n"
         + f"Wrote {result.out}/ in {result.manifest['wall_time_seconds']:.1f} s."
     )
 
@@ -767,6 +769,35 @@ def population(
         )
     out_console.print(targets)
     for note, number in notes.items():
+        out_console.print(f"[{number}] {note}", markup=False)
+    _print_organ_support(description["organ_support"])
+
+
+def _print_organ_support(rows: list[dict]) -> None:
+    table = Table(title="Organ support by day 30, control care (simulated)")
+    for column in ("measure", "enrolled", "AMI-CS model", "published", "ok", "source"):
+        table.add_column(
+            column, justify="right" if column in ("enrolled", "AMI-CS model") else "left"
+        )
+    notes: list[str] = []
+    for row in rows:
+        published, ok = "-", "-"
+        if row["target"] is not None:
+            published = f"{row['target']:.3g} ±{row['tolerance']:.2g}"
+            ok = "yes" if row["ok"] else "NO"
+        if row["note"]:
+            notes.append(row["note"])
+            ok = f"{ok} [{len(notes)}]"
+        table.add_row(
+            row["name"],
+            "-" if row["value"] is None else f"{row['value']:.3g}",
+            f"{row['ami_cs']:.3g}",
+            published,
+            escape(ok),
+            escape(row["source"]),
+        )
+    out_console.print(table)
+    for number, note in enumerate(notes, 1):
         out_console.print(f"[{number}] {note}", markup=False)
 
 

@@ -13,6 +13,7 @@ from cstrial.disease import (
     linear_predictor,
     risk_by,
 )
+from cstrial.disease.organ_support import organ_support
 from cstrial.disease.targets import evaluate_targets
 from cstrial.errors import UsageError
 from cstrial.population.eligibility import check_eligibility
@@ -22,7 +23,8 @@ from cstrial.protocol.covariates import COVARIATES
 
 
 def describe_population(protocol: Protocol, n: int = 100_000) -> dict[str, Any]:
-    """Covariate distributions, eligibility and control mortality of the enrolled population.
+    """Covariate distributions, eligibility, control mortality and organ support of the
+    enrolled population.
 
     The enrolled population is the default virtual population under the protocol's
     inclusion/exclusion (the reference sample the engine calibrates on, first `n`
@@ -49,6 +51,7 @@ def describe_population(protocol: Protocol, n: int = 100_000) -> dict[str, Any]:
         },
         "mortality": _mortality(patients, h30, late),
         "targets": evaluate_targets(),
+        "organ_support": organ_support(patients, eta + shift),
     }
 
 

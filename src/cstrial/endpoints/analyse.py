@@ -12,6 +12,7 @@ from cstrial.analysis import two_proportion_z
 from cstrial.analysis.cmh import cmh_z
 from cstrial.analysis.logistic import logistic_adjusted
 from cstrial.analysis.mann_whitney import mann_whitney_z
+from cstrial.analysis.proportional_odds import proportional_odds
 from cstrial.analysis.result import TestResult
 from cstrial.analysis.survival import cox_treatment, logrank_z, stratified_logrank_z
 from cstrial.analysis.win_ratio import win_ratio
@@ -47,7 +48,8 @@ def analyse(
     (R, n) if given (a stage's own patients, a subgroup).
 
     Estimates: risk difference (two-proportion, cmh, logistic-adjusted: standardised),
-    hazard ratio (log-rank: Peto; cox), probabilistic index (mann-whitney), win ratio.
+    hazard ratio (log-rank: Peto; cox), probabilistic index (mann-whitney), win ratio,
+    common odds ratio of a better outcome (proportional-odds: > 1 favours treatment).
     """
     treated = trial.arms == arm
     include = outcome.include & (treated | (trial.arms == 0))
@@ -99,6 +101,12 @@ TESTS: dict[str, Test] = {
     ),
     "win-ratio": lambda e, o, t, treated, include, n: win_ratio(
         _given(o.components), treated, include
+    ),
+    "proportional-odds": lambda e, o, t, treated, include, n: proportional_odds(
+        _given(o.value),
+        treated,
+        include,
+        design_matrix(t.patients, e.covariates) if e.covariates else None,
     ),
 }
 

@@ -1,9 +1,10 @@
 """What an analysis at calendar month tau sees of each patient, for each endpoint type.
 
 Patients are (replicates, patients) in enrolment order. A patient counts in a
-binary, days-alive-out-of-hospital or hierarchical analysis once followed up to the
-endpoint's horizon (and not lost before it); in a time-to-event analysis every
-enrolled patient counts, censored at the analysis date or at dropout.
+binary, days-alive-out-of-hospital, organ-support-free-days or hierarchical analysis
+once followed up to the endpoint's horizon (and not lost before it); in a
+time-to-event analysis every enrolled patient counts, censored at the analysis date
+or at dropout.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from cstrial.design.accrual import DAYS_PER_MONTH
-from cstrial.disease.course import Course, days_alive_out_of_hospital
+from cstrial.disease.course import Course, days_alive_out_of_hospital, organ_support_free_days
 from cstrial.disease.model import death_days, died_by
 from cstrial.protocol.models import Endpoint
+from cstrial.protocol.vocabulary import ORGAN_SUPPORTS
 
 
 class TrialCourse:
@@ -154,7 +156,7 @@ class Outcome:
     include: np.ndarray  # (R, n) bool
     event: np.ndarray  # (R, n) bool: death by the horizon (binary) or an observed death (TTE)
     time: np.ndarray | None = None  # (R, n) days, time-to-event only
-    value: np.ndarray | None = None  # (R, n) days alive out of hospital
+    value: np.ndarray | None = None  # (R, n) days alive out of hospital, or OSFD (-1: death)
     components: tuple[tuple[np.ndarray, bool, float], ...] | None = None  # hierarchical
 
 
@@ -179,6 +181,10 @@ def outcome_at(endpoint: Endpoint, trial: TrialCourse, months: np.ndarray) -> Ou
         return Outcome(include=include, event=died)
     course = trial.course
     assert course is not None, "the disease course is simulated when an endpoint needs it"
+    if kind == "organ-support-free-days":
+        supports = endpoint.support or ORGAN_SUPPORTS
+        osfd = organ_support_free_days(death, course.support_intervals(supports), int(horizon))
+        return Outcome(include=include, event=died, value=osfd)
     daoh = days_alive_out_of_hospital(death, course.hospital_discharge_day, horizon)
     if kind == "days-alive-out-of-hospital":
         return Outcome(include=include, event=died, value=daoh)

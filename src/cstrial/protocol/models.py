@@ -46,6 +46,8 @@ from cstrial.protocol.vocabulary import (
     ANALYSES,
     ENDPOINT_KINDS,
     MODEL_HORIZON_DAYS,
+    ORGAN_SUPPORTS,
+    OSFD_DEFAULT_HORIZON_DAYS,
     SPENDING_FAMILIES,
     futility_problem,
 )
@@ -68,6 +70,7 @@ SpendingFunction = Annotated[str, choice(SPENDING_FUNCTIONS, "spending function"
 EndpointType = Annotated[str, choice(tuple(ENDPOINT_KINDS), "endpoint type")]
 Analysis = Annotated[str, choice(tuple(ANALYSES), "analysis")]
 Component = Annotated[ComponentName, choice(ComponentName, "hierarchy component")]
+OrganSupport = Annotated[str, choice(ORGAN_SUPPORTS, "organ support")]
 Testing = Annotated[TestingName, choice(TestingName, "testing strategy")]
 Probability = Annotated[float, number(gt=0, lt=1)]
 Horizon = Annotated[
@@ -133,10 +136,59 @@ class Endpoint(Schema):
     components: Annotated[list[Component], BeforeValidator(empty_when_null)] = Field(
         default_factory=list
     )
+    # organ-support-free-days: which supports count (None, or left out: all of ORGAN_SUPPORTS)
+    support: list[OrganSupport] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _osfd_horizon_default(cls, data: Any) -> Any:
+        """Organ-support-free days default to REMAP-CAP's 21 days."""
+        if (
+            isinstance(data, dict)
+            and data.get("type") == "organ-support-free-days"
+            and "horizon_days" not in data
+        ):
+            return {**data, "horizon_days": OSFD_DEFAULT_HORIZON_DAYS}
+        return data
 
     @classmethod
     def cross_check(cls, data: dict[Any, Any]) -> Found:
-        return _endpoint_problems(data)
+        return [*_endpoint_problems(data), *_organ_support_problems(data)]
+
+
+def _a(word: Any) -> str:
+    """The indefinite article before `word`."""
+    return "an" if str(word)[:1] in ("a", "e", "i", "o", "u") else "a"
+
+
+def _organ_support_problems(data: dict[Any, Any]) -> Found:
+    """Whole-day horizon and a support list that fit organ-support-free days."""
+    found: Found = []
+    osfd = data.get("type") == "organ-support-free-days"
+    horizon = data.get("horizon_days")
+    if osfd and is_number(horizon) and horizon != int(horizon):
+        found.append(
+            (
+                ("horizon_days",),
+                f"must be a whole number of days for organ-support-free-days, found {horizon:g}",
+            )
+        )
+    support = data.get("support")
+    if support is not None and not osfd:
+        found.append((("support",), "only an organ-support-free-days endpoint takes support"))
+    elif osfd and isinstance(support, list) and not support:
+        found.append(
+            (
+                ("support",),
+                f"needs at least one organ support (or leave it out for all), e.g. "
+                f"{show(list(ORGAN_SUPPORTS))}",
+            )
+        )
+    elif osfd and isinstance(support, list):
+        repeated = sorted({s for s in support if isinstance(s, str) and support.count(s) > 1})
+        if repeated:
+            found.append((("support",), f"lists {', '.join(repeated)} more than once"))
+    return found
 
 
 def _endpoint_problems(data: dict[Any, Any]) -> Found:
@@ -150,7 +202,8 @@ def _endpoint_problems(data: dict[Any, Any]) -> Found:
         found.append(
             (
                 ("analysis",),
-                f"{analysis} does not analyse a {kind} endpoint; use one of {', '.join(fitting)}",
+                f"{analysis} does not analyse {_a(kind)} {kind} endpoint; use one of "
+                f"{', '.join(fitting)}",
             )
         )
     horizon = data.get("horizon_days")
@@ -164,7 +217,7 @@ def _endpoint_problems(data: dict[Any, Any]) -> Found:
         found.append(
             (
                 ("horizon_days",),
-                f"must be at most {limit:g} for a {kind} endpoint (organ support and "
+                f"must be at most {limit:g} for {_a(kind)} {kind} endpoint (organ support and "
                 f"hospital stay are simulated to day {limit:g}), found {horizon:g}",
             )
         )

@@ -12,6 +12,13 @@ from dataclasses import dataclass
 # The disease model simulates death to day 365, organ support and stay to day 30.
 MODEL_HORIZON_DAYS = 365.0
 COURSE_HORIZON_DAYS = 30.0
+#: REMAP-CAP's horizon for organ-support-free days (REMAP-CAP Investigators, NEJM 2021).
+OSFD_DEFAULT_HORIZON_DAYS = 21
+#: The organ supports an organ-support-free-days endpoint can count (`support:`): the
+#: cardiovascular ones REMAP-CAP counts, invasive ventilation (REMAP-CAP also counted
+#: non-invasive ventilation and high-flow oxygen, which the model does not simulate),
+#: and renal replacement, which REMAP-CAP did not count.
+ORGAN_SUPPORTS = ("vasopressors", "mechanical_ventilation", "mcs", "renal_replacement")
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,12 @@ ENDPOINT_KINDS: dict[str, EndpointKind] = {
             "days-alive-out-of-hospital", ("mann-whitney",), COURSE_HORIZON_DAYS, course=True
         ),
         EndpointKind("hierarchical", ("win-ratio",), COURSE_HORIZON_DAYS, course=True),
+        EndpointKind(
+            "organ-support-free-days",
+            ("proportional-odds", "mann-whitney"),
+            COURSE_HORIZON_DAYS,
+            course=True,
+        ),
     )
 }
 
@@ -92,6 +105,8 @@ ANALYSES: dict[str, AnalysisKind] = {
         AnalysisKind("cox", "hazard-ratio", ratio=True, laws=True),
         AnalysisKind("mann-whitney", "probabilistic-index"),
         AnalysisKind("win-ratio", "win-ratio", ratio=True, extras=("win_odds", "net_benefit")),
+        # covariates optional: the arm alone without them
+        AnalysisKind("proportional-odds", "odds-ratio", ratio=True),
     )
 }
 
