@@ -36,6 +36,7 @@ LAYERS = {
     "verify": 7,
     "report": 7,
     "model_docs": 7,
+    "calibrate": 7,
     "cli": 8,
     "__init__": 9,
     "__main__": 9,

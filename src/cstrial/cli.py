@@ -799,3 +799,59 @@ def _print_organ_support(rows: list[dict]) -> None:
     out_console.print(table)
     for number, note in enumerate(notes, 1):
         out_console.print(f"[{number}] {note}", markup=False)
+
+
+@app.command()
+def calibrate(
+    protocol: ProtocolArg,
+    type_i_error: Annotated[
+        float,
+        typer.Option(
+            "--type-i-error",
+            help="The type I error to reach in --scenario, one-sided, e.g. 0.025.",
+        ),
+    ],
+    scenario: Annotated[
+        str,
+        typer.Option(help="The null scenario the error is measured in, e.g. null-effect."),
+    ],
+    n_sims: NSimsOpt = None,
+    seed: SeedOpt = None,
+    jobs: JobsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find the efficacy posterior-probability threshold of a Bayesian design
+    (design.decision) that gives a type I error, on common random numbers."""
+    from cstrial.calibrate import calibrate as calibrate_protocol
+
+    with _progress_bar("calibrating", _interactive() and not as_json) as progress:
+        result = calibrate_protocol(
+            protocol,
+            type_i_error=type_i_error,
+            scenario=scenario,
+            n_sims=n_sims,
+            seed=seed,
+            jobs=jobs,
+            progress=progress,
+        )
+    if as_json:
+        out_console.print_json(json.dumps(result.to_json()))
+        return
+    table = Table(title=f"{protocol}: efficacy threshold for type I error {type_i_error:g}")
+    for column in ("scenario", "threshold", "type I error", "SE", "trials", "looks"):
+        table.add_column(column, justify="left" if column == "scenario" else "right")
+    table.add_row(
+        result.scenario,
+        f"{result.threshold:.6f}",
+        f"{result.achieved:.4f}",
+        f"{result.se:.4f}",
+        str(result.n_sims),
+        str(result.looks),
+    )
+    out_console.print(table)
+    out_console.print(
+        f"Stop for efficacy when P > {result.threshold:.6f} (design.decision.efficacy."
+        f"probability). The protocol's {result.protocol_threshold:g} gives "
+        f"{result.protocol_error:.4f} on the same trials (seed {result.seed}).",
+        markup=False,
+    )

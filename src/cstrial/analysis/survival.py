@@ -188,12 +188,21 @@ def _group_events(code: np.ndarray, group_end: np.ndarray) -> tuple[np.ndarray, 
     return d, d_t, False
 
 
-def _z_and_peto_hr(o_minus_e: np.ndarray, variance: np.ndarray) -> TestResult:
+@dataclass(frozen=True)
+class LogRankResult(TestResult):
+    """`logrank_z`'s result, with `se` = 1/sqrt(V), the SE of Peto's log hazard ratio
+    (O - E)/V (NaN where V = 0): the normal approximation a Bayesian rule reads."""
+
+    se: np.ndarray = None  # type: ignore[assignment]
+
+
+def _z_and_peto_hr(o_minus_e: np.ndarray, variance: np.ndarray) -> LogRankResult:
     informative = variance > 0
     safe_v = np.where(informative, variance, 1.0)
     z = np.where(informative, -o_minus_e / np.sqrt(safe_v), 0.0)
     hazard_ratio = np.where(informative, np.exp(o_minus_e / safe_v), np.nan)
-    return TestResult(z, hazard_ratio)
+    se = np.where(informative, 1.0 / np.sqrt(safe_v), np.nan)
+    return LogRankResult(z, hazard_ratio, se=se)
 
 
 def logrank_z(

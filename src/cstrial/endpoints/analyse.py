@@ -33,6 +33,8 @@ class AnalysisResult:
     events_treatment: np.ndarray
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. win odds, net benefit
     converged: np.ndarray | None = None  # False where a fit failed (z = 0 there)
+    # the SE of the log estimate (log HR, log OR) where the analysis gives one (Bayesian rules)
+    se: np.ndarray | None = None
 
 
 def analyse(
@@ -68,6 +70,7 @@ def analyse(
         *counts,
         extra=dict(test.extra),
         converged=test.converged,
+        se=getattr(test, "se", None),
     )
 
 

@@ -17,4 +17,8 @@ if TYPE_CHECKING:
 
 def decision_design(protocol: Protocol, plan: ScenarioPlan) -> Design | None:
     """The design the protocol's `design:` section asks for, or None for the default."""
+    if protocol.design.decision is not None:  # type: bayesian (engine/bayes.py)
+        from cstrial.engine.bayes import BayesianDesign
+
+        return BayesianDesign.of_protocol(protocol)
     return None

@@ -18,6 +18,7 @@ from cstrial.design.accrual import DAYS_PER_MONTH, enrolment_months
 from cstrial.design.boundaries import Boundaries, design_boundaries
 from cstrial.design.sample_size import analytic_for_rates
 from cstrial.disease import MODEL_HORIZON_DAYS, baseline_shift, late_log_ratio, linear_predictor
+from cstrial.engine.assurance import AssurancePlan, with_assurance
 from cstrial.engine.designs import decision_design
 from cstrial.engine.laws import OutcomeLaws, outcome_laws
 from cstrial.engine.stages import FULL
@@ -94,6 +95,8 @@ class ScenarioPlan:
     # adaptive enrichment: the subgroup's criteria and its share of the enrolled
     subgroup: Criteria | None = None
     subgroup_share: float = 1.0
+    # design.assurance: each trial draws the arm's effect parameter (engine/assurance.py)
+    assurance: AssurancePlan | None = None
 
     @property
     def n_looks(self) -> int:
@@ -178,7 +181,7 @@ def plan_scenario(scenario: Scenario, seed: int, save_patients: int = 0) -> Scen
         sampler_reason=reason,
         laws=laws,
     )
-    return replace(plan, design=decision_design(protocol, plan))
+    return with_assurance(scenario, replace(plan, design=decision_design(protocol, plan)))
 
 
 def _outcome_laws(

@@ -35,6 +35,7 @@ from cstrial.engine.plan import Comparison, ScenarioPlan
 from cstrial.engine.stages import SUBGROUP, StagePlan, arm_counts, permuted_arms
 from cstrial.population import enroll
 from cstrial.population.eligibility import eligible, narrowed
+from cstrial.protocol.effects import Effect
 from cstrial.treatment import hazard_course
 from cstrial.treatment.harms import death_day_with_infection, excess_infection_day
 
@@ -196,6 +197,7 @@ class _CourseSampler(_Sampler):
     def __init__(self, plan: ScenarioPlan, replicates: int) -> None:
         super().__init__(plan, replicates)
         self.stages: list[_Stage] = []
+        self.block_trials: np.ndarray | None = None  # the chunk rows `_draw` is drawing
         # time to event: the trial's whole enrolment is drawn at once (see `enrol`)
         self.whole = plan.planned_events is not None
         self.look_month = np.zeros(replicates)  # of each trial's last look
@@ -214,7 +216,7 @@ class _CourseSampler(_Sampler):
                 width = self.plan.sample_size
                 full = plan.with_patients(np.full(running.size, width))
                 months = self.plan.enrolment_months[:width]
-                self.stages.append(_Stage(running, *self._draw_stage(rng, full, months)))
+                self.stages.append(_Stage(running, *self._draw_stage(rng, full, months, running)))
             elif before is not None and (changed := plan.changed(before)).any():
                 self._redraw_after_look(rng, running[changed], plan.rows(np.flatnonzero(changed)))
             return
@@ -225,13 +227,13 @@ class _CourseSampler(_Sampler):
         months = self.plan.enrolment_months[position]
         if (first == first[0]).all():
             months = months[0]  # the same for every trial: one row
-        self.stages.append(_Stage(running, *self._draw_stage(rng, plan, months)))
+        self.stages.append(_Stage(running, *self._draw_stage(rng, plan, months, running)))
 
     def _draw_stage(
-        self, rng: np.random.Generator, plan: StagePlan, months: np.ndarray
+        self, rng: np.random.Generator, plan: StagePlan, months: np.ndarray, trials: np.ndarray
     ) -> tuple[TrialCourse, np.ndarray | None]:
-        """The stage's patients of every trial of `plan`, drawn in blocks of trials, the
-        trials of each population together."""
+        """The stage's patients of every trial of `plan` (chunk rows `trials`), drawn in
+        blocks of trials, the trials of each population together."""
         width = int(plan.patients.max())
         parts: list[tuple[np.ndarray, TrialCourse, np.ndarray | None]] = []
         trials_per_block = max(1, BLOCK_PATIENTS // max(width, 1))
@@ -241,6 +243,7 @@ class _CourseSampler(_Sampler):
                 block = rows[start : start + trials_per_block]
                 arms = permuted_arms(rng, plan.rows(block), width)
                 block_months = months if months.ndim == 1 else months[block]
+                self.block_trials = trials[block]  # the chunk rows `_draw` is drawing
                 course, members = self._draw(rng, arms, block_months, int(population))
                 parts.append((block, course, members))
         order = np.argsort(np.concatenate([p[0] for p in parts]), kind="stable")
@@ -263,7 +266,7 @@ class _CourseSampler(_Sampler):
         months = self.plan.enrolment_months[:width]
         first = np.searchsorted(months, self.look_month[trials], side="right")
         remaining = plan.with_patients(width - first)
-        fresh, members = self._draw_stage(rng, remaining, months)
+        fresh, members = self._draw_stage(rng, remaining, months, trials)
         # patient j of a trial takes the fresh patient j - first (randomisation order)
         shift = np.clip(np.arange(width)[None, :] - first[:, None], 0, width - 1)
         after = np.arange(width)[None, :] >= first[:, None]
@@ -457,7 +460,32 @@ class EventsSampler(_CourseSampler):
 
 
 class PatientsSampler(_CourseSampler):
-    """Virtual patients with their covariates, hazards, harms and disease course."""
+    """Virtual patients with their covariates, hazards, harms and disease course.
+
+    With assurance (`cstrial.engine.assurance`), `assured` holds each trial's own value of
+    the assured arm's effect parameter; that arm's patients are simulated under their
+    trial's value, the trials that drew the same value together (a point mass: all of
+    them at once, exactly as without assurance).
+    """
+
+    assured: np.ndarray | None = None  # (replicates,) over the chunk's trials
+
+    def _arm_effects(
+        self, j: int, effect: Effect | None, in_arm: np.ndarray, n: int
+    ) -> list[tuple[np.ndarray | slice, Effect | None]]:
+        """(positions within `in_arm`, effect) covering the arm's patients once."""
+        assurance = self.plan.assurance
+        if assurance is None or j != assurance.arm_index or self.assured is None:
+            return [(slice(None), effect)]
+        assert effect is not None and self.block_trials is not None
+        values = self.assured[self.block_trials][in_arm // n]
+        unique, inverse = np.unique(values, return_inverse=True)
+        order = np.argsort(inverse, kind="stable")
+        groups = np.split(order, np.cumsum(np.bincount(inverse, minlength=unique.size))[:-1])
+        return [
+            (positions, effect.model_copy(update={assurance.parameter: float(value)}))
+            for positions, value in zip(groups, unique, strict=True)
+        ]
 
     def _draw(
         self, rng: np.random.Generator, arms: np.ndarray, months: np.ndarray, population: int
@@ -487,13 +515,18 @@ class PatientsSampler(_CourseSampler):
             in_arm = np.flatnonzero(flat_arms == j)
             if in_arm.size == 0:
                 continue
-            course = hazard_course(
-                effect, h30[in_arm], il6[in_arm], plan.horizon_days, late=late[in_arm]
-            )
-            fraction[in_arm] = course.death_fraction(exposure[in_arm] / h30[in_arm])
-            courses[j] = (in_arm, course)
-            if plan.needs_course and effect is not None:
-                hazard_ratio_30d[in_arm] = course.cumulative_hazard(30.0) / h30[in_arm]
+            parts = []
+            # one effect for the arm, or (assurance) one per value its trials drew
+            for positions, arm_effect in self._arm_effects(j, effect, in_arm, n):
+                index = in_arm[positions]
+                course = hazard_course(
+                    arm_effect, h30[index], il6[index], plan.horizon_days, late=late[index]
+                )
+                fraction[index] = course.death_fraction(exposure[index] / h30[index])
+                parts.append((positions, course))
+                if plan.needs_course and arm_effect is not None:
+                    hazard_ratio_30d[index] = course.cumulative_hazard(30.0) / h30[index]
+            courses[j] = (in_arm, parts)
         dropout = np.full(size, np.inf)
         if plan.dropout_per_day > 0:
             dropout = rng.standard_exponential(size) / plan.dropout_per_day
@@ -502,14 +535,20 @@ class PatientsSampler(_CourseSampler):
         for j, effect in enumerate(plan.effects):
             ratio = float(getattr(effect, "infection_hazard_ratio", 1.0))
             if ratio > 1.0 and j in courses:
-                in_arm, course = courses[j]
+                in_arm, parts = courses[j]
                 infection_day = np.full(size, np.inf) if infection_day is None else infection_day
                 infected = excess_infection_day(rng, in_arm.size, ratio)
                 infection_day[in_arm] = infected
                 death_day = death_days(fraction) if death_day is None else death_day
-                death_day[in_arm] = death_day_with_infection(
-                    course, exposure[in_arm], death_day[in_arm], infected, MODEL_HORIZON_DAYS
-                )
+                for positions, course in parts:
+                    index = in_arm[positions]
+                    death_day[index] = death_day_with_infection(
+                        course,
+                        exposure[index],
+                        death_day[index],
+                        infected[positions],
+                        MODEL_HORIZON_DAYS,
+                    )
         disease_course = None
         if plan.needs_course:
             death_day = death_days(fraction) if death_day is None else death_day

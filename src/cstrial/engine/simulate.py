@@ -188,6 +188,10 @@ def _simulate_chunk(
 ) -> ChunkResult:
     rng = chunk_generator(plan.seed, plan.index, chunk)
     sampler = SAMPLERS[plan.sampler](plan, replicates)
+    assured = None
+    if plan.assurance is not None:  # each trial's own effect, from its own stream
+        assured = plan.assurance.draw(plan.seed, plan.index, chunk, replicates)
+        sampler.assured = assured
     trials = _Trials(plan, replicates, n_looks_out)
     rule = (plan.design or GroupSequentialDesign.of_plan(plan)).start(plan, replicates)
     first_events = plan.look_events[0] if plan.look_events else 0
@@ -213,7 +217,10 @@ def _simulate_chunk(
     tables, tallies = [], []
     columns = rule.columns()
     for c, comparison in enumerate(plan.comparisons):
-        rows = _comparison_rows(plan, trials, c, sims, columns[c])
+        design_columns = columns[c]
+        if plan.assurance is not None and assured is not None:
+            design_columns = {**design_columns, plan.assurance.column: assured}
+        rows = _comparison_rows(plan, trials, c, sims, design_columns)
         tables.append(trials_table(plan, comparison, rows, n_looks_out))
         control, control_deaths, treated, treated_deaths = (int(x) for x in trials.arms[c])
         arms = (control, control_deaths, treated, treated_deaths)

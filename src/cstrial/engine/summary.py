@@ -246,6 +246,12 @@ def summary_row(
         "power_se": precision.se,
         "power_ci_low": precision.ci_low,
         "power_ci_high": precision.ci_high,
+        # design.assurance: the power averaged over the design prior (engine/assurance.py)
+        **(
+            {"assurance": precision.power, "assurance_se": precision.se}
+            if plan.assurance is not None and plan.assurance.arm_index == comparison.arm_index
+            else {}
+        ),
         "alpha": comparison.alpha,
         "sample_size": plan.sample_size,
         "sampler": plan.sampler,

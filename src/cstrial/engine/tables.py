@@ -145,6 +145,8 @@ def trials_schema(plans: Sequence[ScenarioPlan], n_looks: int) -> pa.Schema:
         fields += [(name, pa.float64()) for name in ANALYSES[plan.primary.analysis].extras]
         if plan.design is not None:
             fields += plan.design.columns()
+        if plan.assurance is not None:
+            fields.append((plan.assurance.column, pa.float64()))
         if plan.subgroup is not None:
             fields.append(("n_screened", pa.float64()))
         for endpoint in plan.secondaries:

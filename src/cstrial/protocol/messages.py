@@ -71,7 +71,19 @@ def unknown_name(what: str, word: Any, options: Iterable[str]) -> str:
 def unknown_field(word: Any, allowed: Iterable[str]) -> str:
     """The message for a key the schema does not have at this place."""
     allowed = list(allowed)
-    return f"unknown field {show(word)}{did_you_mean(word, allowed)} (allowed: {listing(allowed)})"
+    message = (
+        f"unknown field {show(word)}{did_you_mean(word, allowed)} (allowed: {listing(allowed)})"
+    )
+    hint = next((h for part, h in _ELSEWHERE if isinstance(word, str) and part in word), "")
+    return f"{message}; {hint}" if hint else message
+
+
+# Words of keys written for a feature that lives under another field: where it lives.
+_BAYESIAN = (
+    "posterior-probability rules are written under design.decision: {type: bayesian, "
+    "prior: {beta: [1, 1]}, efficacy: {probability: 0.99}} (docs/bayesian.md)"
+)
+_ELSEWHERE = (("posterior", _BAYESIAN), ("bayes", _BAYESIAN))
 
 
 def bounds_phrase(

@@ -24,6 +24,7 @@ from pydantic import (
 
 from cstrial.errors import UsageError
 from cstrial.protocol.base import Found, Loc, Schema, problem, problems
+from cstrial.protocol.bayesian import Assurance, BayesianDecision, decision_problems
 from cstrial.protocol.covariates import COVARIATES
 from cstrial.protocol.criteria import Criteria
 from cstrial.protocol.effects import Effect
@@ -348,6 +349,9 @@ class Design(Schema):
     futility: Futility | None = None
     accrual: Accrual = Field(default_factory=Accrual)
     dropout: Dropout = Field(default_factory=Dropout)
+    # Bayesian decisions on posterior probabilities, and assurance (protocol/bayesian.py)
+    decision: BayesianDecision | None = None
+    assurance: Assurance | None = None
 
     @classmethod
     def cross_check(cls, data: dict[Any, Any]) -> Found:
@@ -491,6 +495,7 @@ class Protocol(Schema):
         found = _arm_problems(arms)
         found += _duplicate_names([(("arms", i), arm) for i, arm in enumerate(arms)], "arm")
         found += _sample_size_problems(data.get("design"), len(arms))
+        found += decision_problems(data)
         scenarios = data.get("scenarios")
         if isinstance(scenarios, list):
             named = [(("scenarios", i), item) for i, item in enumerate(scenarios)]

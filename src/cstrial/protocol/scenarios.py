@@ -44,6 +44,7 @@ class Scenario:
     name: str
     protocol: Protocol
     grid: Mapping[str, Any] | None = None
+    overrides: Mapping[str, Any] | None = None  # a named scenario's `set`
 
 
 def expand_scenarios(protocol: Protocol) -> list[Scenario]:
@@ -60,7 +61,7 @@ def expand_scenarios(protocol: Protocol) -> list[Scenario]:
         variant, problems = _variant(written, spec.set, {}, context, _named(i))
         if variant is None:
             raise ProtocolError(in_file_order(problems), source)
-        expanded.append(Scenario(len(expanded), spec.name, variant))
+        expanded.append(Scenario(len(expanded), spec.name, variant, overrides=dict(spec.set)))
     for name, point in zip(grid_names(protocol.grid), grid_points(protocol.grid), strict=True):
         variant, problems = _variant(written, point, {}, context, _grid())
         if variant is None:
