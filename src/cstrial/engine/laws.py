@@ -188,6 +188,7 @@ def outcome_laws(
     effect_horizon: float = 30.0,
     subgroup: Criteria | None = None,
     model: ModelParameters = DEFAULT,
+    tolerance: float = LAW_TOLERANCE,
 ) -> OutcomeLaws:
     """The laws of a scenario's arms (`effects`, control first) in its enrolled population.
 
@@ -199,7 +200,9 @@ def outcome_laws(
     endpoint's horizon). `subgroup` splits each stratum by membership of the subgroup
     its criteria define (`OutcomeLaws.in_subgroup`). `model` overrides parameter values
     (a sensitivity analysis, `cstrial.model_parameters`); the effects are taken as given
-    (`ModelParameters.effect` is the plan's to apply).
+    (`ModelParameters.effect` is the plan's to apply). `tolerance` replaces
+    `LAW_TOLERANCE` (a sensitivity analysis, whose power has a far larger Monte Carlo
+    error, plans many settings at a coarser one).
 
     Laws are kept in an on-disk cache (`cache_folder`), keyed by the arguments (the
     overridden parameters among them) and by a hash of the model's own source code and
@@ -214,6 +217,7 @@ def outcome_laws(
         tuple(horizons),
         float(effect_horizon),
         None if subgroup is None else _criteria_key(subgroup),
+        float(tolerance),
         model,
     )
     path = _cache_path(args)
@@ -257,10 +261,12 @@ def _cache_path(args: tuple) -> Path | None:
     folder = cache_folder()
     if folder is None:
         return None
+    tolerance: float = args[-2]
     model: ModelParameters = args[-1]
     key = json.dumps(
-        [_model_fingerprint(), repr(args[0]), [_effect_key(e) for e in args[1]], *args[2:-1]]
-        # the default model keeps the keys laws were cached under before overrides existed
+        [_model_fingerprint(), repr(args[0]), [_effect_key(e) for e in args[1]], *args[2:-2]]
+        # the default model and tolerance keep the keys laws were cached under before
+        + ([] if tolerance == LAW_TOLERANCE else [repr(tolerance)])
         + ([] if model.is_default else [[[n, repr(v)] for n, v in model.overrides]]),
         default=repr,
     )
@@ -403,6 +409,7 @@ def _points(
     strata: str | None,
     target: float | None,
     subgroup: tuple | None = None,
+    tolerance: float = LAW_TOLERANCE,
     model: ModelParameters = DEFAULT,
 ) -> _Points:
     criteria = Criteria(inclusion=dict(key[0]), exclusion=dict(key[1]))
@@ -423,7 +430,7 @@ def _points(
                 read += n
         used = want
         screened = used * SCRAMBLINGS
-        if _control_error(parts, target, model) <= LAW_TOLERANCE / 2 or screened >= MAX_SCREENED:
+        if _control_error(parts, target, model) <= tolerance / 2 or screened >= MAX_SCREENED:
             break
         want *= 2
     scrambling, eta, late, slope, log_il6, stratum = (
@@ -525,9 +532,10 @@ def _laws(
     horizons: tuple[float, ...],
     effect_horizon: float,
     subgroup: tuple | None = None,
+    tolerance: float = LAW_TOLERANCE,
     model: ModelParameters = DEFAULT,
 ) -> OutcomeLaws:
-    points = _points(key, strata, target, subgroup, model)
+    points = _points(key, strata, target, subgroup, tolerance, model)
     days = np.unique(np.concatenate([BASE_GRID, [min(h, MODEL_HORIZON_DAYS) for h in horizons]]))
     # calibrated on the bins the laws are summed over: the control arm's 30-day risk is
     # then the target exactly (to the root's tolerance), not merely to the binning error
@@ -549,9 +557,9 @@ def _laws(
         laws = per / totals[:, :, None, None]
     error = float(np.nanmax(np.nanstd(laws, axis=0, ddof=1)) / np.sqrt(SCRAMBLINGS))
     fraction = points.eligible_fraction
-    if not 2 * error <= LAW_TOLERANCE:
+    if not 2 * error <= tolerance:
         raise CstrialError(
-            f"the arms' outcome laws could not be computed to {LAW_TOLERANCE} with "
+            f"the arms' outcome laws could not be computed to {tolerance} with "
             f"{points.screened:,} quasi-random patients (estimated error {2 * error:.2g}); "
             f"the eligible fraction is {fraction:.2%}. Widen the inclusion criteria, or set "
             "simulation.sampler: patients"

@@ -19,7 +19,7 @@ from cstrial.design.boundaries import Boundaries, design_boundaries
 from cstrial.design.sample_size import analytic_for_rates
 from cstrial.disease import MODEL_HORIZON_DAYS, baseline_shift, late_log_ratio, linear_predictor
 from cstrial.engine.designs import decision_design
-from cstrial.engine.laws import OutcomeLaws, outcome_laws
+from cstrial.engine.laws import LAW_TOLERANCE, OutcomeLaws, outcome_laws
 from cstrial.engine.stages import FULL
 from cstrial.errors import CstrialError, InfeasibleDesignError
 from cstrial.model_parameters import DEFAULT, ModelParameters
@@ -114,7 +114,11 @@ class _Calendar:
 
 
 def plan_scenario(
-    scenario: Scenario, seed: int, save_patients: int = 0, model: ModelParameters = DEFAULT
+    scenario: Scenario,
+    seed: int,
+    save_patients: int = 0,
+    model: ModelParameters = DEFAULT,
+    law_tolerance: float = LAW_TOLERANCE,
 ) -> ScenarioPlan:
     """Resolve a protocol scenario (index, name, protocol) into a `ScenarioPlan`.
 
@@ -122,7 +126,7 @@ def plan_scenario(
     only one with patients to save. `model` overrides model parameters
     (`cstrial.model_parameters`, a sensitivity analysis): the arms' laws, control rate
     and true effects are those of the overridden model; it needs the laws' samplers
-    (counts, events).
+    (counts, events). `law_tolerance` is the laws' precision (`outcome_laws`).
     """
     protocol = scenario.protocol
     design = protocol.design
@@ -132,7 +136,7 @@ def plan_scenario(
     control = next(i for i, arm in enumerate(protocol.arms) if arm.control)
     order = [control, *(i for i, arm in enumerate(protocol.arms) if not arm.control)]
     effects = tuple(model.effect(protocol.arms[i].effect) for i in order)
-    laws, law_problem = _outcome_laws(protocol, criteria, effects, model)
+    laws, law_problem = _outcome_laws(protocol, criteria, effects, model, law_tolerance)
     if not model.is_default and laws is None:
         raise CstrialError(
             f"scenario {scenario.name}: overridden model parameters ({model.describe()}) need "
@@ -205,6 +209,7 @@ def _outcome_laws(
     criteria: Criteria,
     effects: tuple[Effect | None, ...],
     model: ModelParameters = DEFAULT,
+    tolerance: float = LAW_TOLERANCE,
 ) -> tuple[OutcomeLaws | None, str]:
     """The arms' laws (stratified by the one covariate the analyses stratify by, if any), or
     None and why not."""
@@ -221,6 +226,7 @@ def _outcome_laws(
             horizons=tuple(float(e.horizon_days) for e in endpoints),
             effect_horizon=float(protocol.endpoints.primary.horizon_days),
             model=model,
+            tolerance=tolerance,
         )
     except InfeasibleDesignError:
         raise
