@@ -86,12 +86,19 @@ class ModelParameters:
     @classmethod
     def of(cls, values: Mapping[str, float] | None = None) -> ModelParameters:
         """Overrides from a name -> value mapping, checked: a known parameter, a finite value."""
-        values = dict(values or {})
-        for name, value in values.items():
+        numbers: dict[str, float] = {}
+        for name, value in (values or {}).items():
             table_of(name)
-            if not math.isfinite(float(value)):
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise UsageError(name, f"must be a number, found {value!r}") from None
+            if not math.isfinite(number):
                 raise UsageError(name, f"must be a finite number, found {value}")
-        return cls(tuple(sorted((name, float(v)) for name, v in values.items())))
+            numbers[name] = number
+        model = cls(tuple(sorted(numbers.items())))
+        _check(model)
+        return model
 
     def with_value(self, name: str, value: float) -> ModelParameters:
         """These overrides and `name` set to `value`."""
@@ -145,6 +152,48 @@ class ModelParameters:
 
 
 DEFAULT = ModelParameters()
+
+# Shares that split one whole: their sum must stay below 1 (the rest is the last level).
+_SHARES = (
+    ("p_scai_c", "p_scai_d"),  # stage E is the rest
+    ("p_etiology_ami", "p_etiology_hf"),  # other causes are the rest
+    ("p_phenotype_cardiometabolic", "p_phenotype_cardiorenal"),  # non-congested: the rest
+)
+
+
+def _check(model: ModelParameters) -> None:
+    """Values a table cannot take: a proportion outside [0, 1], shares of one whole adding up
+    to more than 1, correlations that are not a correlation matrix, a non-positive scale."""
+    if not model.overrides:
+        return
+    import numpy as np
+
+    from cstrial.population.parameters import latent_correlation
+
+    for name, value in model.overrides:
+        row = parameter(name)
+        if row.unit in ("proportion",) and not 0.0 <= value <= 1.0:
+            raise UsageError(name, f"is a proportion: it must lie in [0, 1], found {value}")
+        if row.unit == "correlation" and not -1.0 < value < 1.0:
+            raise UsageError(name, f"is a correlation: it must lie in (-1, 1), found {value}")
+        if (
+            name.endswith(("_sd", "_sd_log", "_scale_days", "_shape")) or name.endswith("_median")
+        ) and value <= 0:
+            raise UsageError(name, f"must be positive, found {value}")
+    population = model.population
+    for first, second in _SHARES:
+        total = population[first] + population[second]
+        if total >= 1.0:
+            raise UsageError(
+                f"{first} + {second}",
+                f"must be below 1 (the rest is the last level), found {total:g}",
+            )
+    correlated = any(n.startswith("rho_") for n, _ in model.overrides)
+    if correlated and np.linalg.eigvalsh(latent_correlation(population)).min() <= 0.0:
+        raise UsageError(
+            "rho_*",
+            "the latent correlations must form a positive definite matrix; these do not",
+        )
 
 
 @lru_cache(maxsize=256)
