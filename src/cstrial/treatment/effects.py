@@ -73,8 +73,10 @@ TREATMENT = ParameterTable(
             "from no benefit (WHO REACT meta-analysis: 28-day OR 1.09 for IL-6 antagonists "
             "without corticosteroids, Shankar-Hari 2021; REMAP-CAP found no difference in effect "
             "by CRP level) to full removal (model HR 0.80 in CRP >= 75 mg/L, inside RECOVERY's "
-            "0.76-0.94; REMAP-CAP in-hospital 28.0% vs 35.8%, RR 0.78). The null must always "
-            "be run",
+            "0.76-0.94; REMAP-CAP in-hospital 28.0% vs 35.8%, RR 0.78). ASSAIL-MI's myocardial "
+            "salvage (+5.6 points, 0.2-11.3, STEMI without shock) shows a cardiac action but "
+            "has no mortality endpoint: it favours no value inside the range. The null must "
+            "always be run",
         ),
     ],
 )
