@@ -147,8 +147,11 @@ class ModelParameters:
             return effect
         return effect.model_copy(update={"blockade": blockade})
 
-    def describe(self) -> str:
-        return ", ".join(f"{n} = {v:g}" for n, v in self.overrides) or "the documented model"
+    def describe(self, most: int = 4) -> str:
+        """The overrides in words (the first `most`, then how many more)."""
+        shown = ", ".join(f"{n} = {v:g}" for n, v in self.overrides[:most])
+        more = len(self.overrides) - most
+        return (shown + (f" and {more} more" if more > 0 else "")) or "the documented model"
 
 
 DEFAULT = ModelParameters()

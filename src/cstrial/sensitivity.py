@@ -247,7 +247,12 @@ def sensitivity(
     plan_seconds = simulate_seconds = 0.0
     for i, (analysis, name, end, value, draw, model) in enumerate(settings):
         t0 = time.perf_counter()
-        plan = _plan(chosen, seed, model)
+        label = {
+            "base": "the documented model",
+            "one-at-a-time": f"{name} at the {end} end of its range ({value:g})",
+            "joint": f"joint draw {draw}",
+        }[analysis]
+        plan = _plan(chosen, seed, model, label)
         t1 = time.perf_counter()
         power = _power(plan, n_sims, chunk)
         simulate_seconds += time.perf_counter() - t1
@@ -509,13 +514,11 @@ def _scenario(protocol: Protocol, name: str | None):
     return select_scenarios(scenarios, name)[0]
 
 
-def _plan(scenario, seed: int, model: ModelParameters) -> ScenarioPlan:
+def _plan(scenario, seed: int, model: ModelParameters, label: str) -> ScenarioPlan:
     try:
         return plan_scenario(scenario, seed, model=model, law_tolerance=SENSITIVITY_LAW_TOLERANCE)
     except CstrialError as error:
-        if model.is_default:
-            raise
-        raise CstrialError(f"at {model.describe()}: {error}") from None
+        raise CstrialError(f"sensitivity analysis, {label}: {error}") from None
 
 
 def _power(plan: ScenarioPlan, n_sims: int, chunk_size: int) -> list[float]:

@@ -535,27 +535,18 @@ def _laws(
     tolerance: float = LAW_TOLERANCE,
     model: ModelParameters = DEFAULT,
 ) -> OutcomeLaws:
-    points = _points(key, strata, target, subgroup, tolerance, model)
-    days = np.unique(np.concatenate([BASE_GRID, [min(h, MODEL_HORIZON_DAYS) for h in horizons]]))
-    # calibrated on the bins the laws are summed over: the control arm's 30-day risk is
-    # then the target exactly (to the root's tolerance), not merely to the binning error
-    pooled_counts = points.counts.sum(axis=0)
-    shift = 0.0 if target is None else baseline_shift(points.eta, target, 30.0, pooled_counts)
-    h30 = np.exp(points.eta + shift)
-    late = points.late + points.late_slope * shift
-    # (scramblings, strata, bins): each scrambling's points of each stratum, as weights
-    weights = np.zeros((SCRAMBLINGS, points.n_strata, points.eta.size))
-    for s in range(points.n_strata):
-        weights[:, s] = np.where(points.stratum == s, points.counts, 0.0)
-    per = np.empty((SCRAMBLINGS, points.n_strata, len(effects), days.size))
-    for a, effect in enumerate(effects):
-        course = hazard_course(effect, h30, points.il6, effect_horizon, late=late, model=model)
-        alive = np.exp(-course.cumulative_hazard_grid(days))
-        per[:, :, a] = weights @ alive  # (R, S, G)
-    totals = weights.sum(axis=2)  # (R, S)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        laws = per / totals[:, :, None, None]
-    error = float(np.nanmax(np.nanstd(laws, axis=0, ddof=1)) / np.sqrt(SCRAMBLINGS))
+    # the points are sized on the control arm's law; an active arm's may need more: then
+    # the points are made again to a tighter control tolerance (the documented model's
+    # laws almost never need it, so their points, and outputs, are those of one pass)
+    check = tolerance
+    while True:
+        points = _points(key, strata, target, subgroup, check, model)
+        days, shift, totals, per, error = _sum_laws(
+            points, effects, target, horizons, effect_horizon, model
+        )
+        if 2 * error <= tolerance or points.screened >= MAX_SCREENED:
+            break
+        check /= 2
     fraction = points.eligible_fraction
     if not 2 * error <= tolerance:
         raise CstrialError(
@@ -580,6 +571,39 @@ def _laws(
         points=points.screened,
         subgroup=subgroup is not None,
     )
+
+
+def _sum_laws(
+    points: _Points,
+    effects: tuple[Effect | None, ...],
+    target: float | None,
+    horizons: tuple[float, ...],
+    effect_horizon: float,
+    model: ModelParameters,
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, float]:
+    """Each scrambling's survival sums per stratum and arm on the grid; the largest
+    estimated SE of any law."""
+    days = np.unique(np.concatenate([BASE_GRID, [min(h, MODEL_HORIZON_DAYS) for h in horizons]]))
+    # calibrated on the bins the laws are summed over: the control arm's 30-day risk is
+    # then the target exactly (to the root's tolerance), not merely to the binning error
+    pooled_counts = points.counts.sum(axis=0)
+    shift = 0.0 if target is None else baseline_shift(points.eta, target, 30.0, pooled_counts)
+    h30 = np.exp(points.eta + shift)
+    late = points.late + points.late_slope * shift
+    # (scramblings, strata, bins): each scrambling's points of each stratum, as weights
+    weights = np.zeros((SCRAMBLINGS, points.n_strata, points.eta.size))
+    for s in range(points.n_strata):
+        weights[:, s] = np.where(points.stratum == s, points.counts, 0.0)
+    per = np.empty((SCRAMBLINGS, points.n_strata, len(effects), days.size))
+    for a, effect in enumerate(effects):
+        course = hazard_course(effect, h30, points.il6, effect_horizon, late=late, model=model)
+        alive = np.exp(-course.cumulative_hazard_grid(days))
+        per[:, :, a] = weights @ alive  # (R, S, G)
+    totals = weights.sum(axis=2)  # (R, S)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        laws = per / totals[:, :, None, None]
+    error = float(np.nanmax(np.nanstd(laws, axis=0, ddof=1)) / np.sqrt(SCRAMBLINGS))
+    return days, shift, totals, per, error
 
 
 def _n_levels(strata: str | None) -> int:
