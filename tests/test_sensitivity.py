@@ -27,7 +27,7 @@ from cstrial.sensitivity import (
     joint_draws,
     read_sensitivity,
     report_section,
-    sensitivity,
+    sensitivity_analysis,
     tornado_png,
 )
 
@@ -44,7 +44,7 @@ def _law_cache(tmp_path_factory, monkeypatch):
 
 
 def test_a_zero_width_range_moves_nothing():
-    result = sensitivity(
+    result = sensitivity_analysis(
         TOCI, n_sims=300, draws=3, parameters=["beta_il6"], ranges={"beta_il6": (0.35, 0.35)}
     )
     rows = result.rows
@@ -64,7 +64,7 @@ def test_widening_the_ranges_widens_the_joint_power_interval():
                 row.value - scale * (row.value - row.low),
                 row.value + scale * (row.high - row.value),
             )
-        result = sensitivity(
+        result = sensitivity_analysis(
             TOCI,
             n_sims=400,
             draws=8,
@@ -89,7 +89,7 @@ def test_the_stage_c_intercept_moves_the_control_rate_as_the_population_table_sa
     description = describe_population(load_protocol(TOCI), n=100_000)
     share = description["summary"]["scai_stage"]["C"]
     mortality = description["mortality"]["control_30d_by_scai_stage"]["C"]
-    result = sensitivity(TOCI, n_sims=200, draws=0, parameters=["log_h30_scai_c"])
+    result = sensitivity_analysis(TOCI, n_sims=200, draws=0, parameters=["log_h30_scai_c"])
     row = result.one_at_a_time().iloc[0]
     base = result.rows.query("analysis == 'base'")["control_rate"].iloc[0]
     # the laws' control rate is the population table's (reference sample SE ~0.001)
@@ -109,7 +109,9 @@ def test_the_stage_c_intercept_moves_the_control_rate_as_the_population_table_sa
 
 @pytest.mark.slow
 def test_a_fixed_control_mortality_is_kept_at_every_setting():
-    result = sensitivity(CONSTANT, n_sims=100, draws=2, parameters=["log_h30_scai_c", "beta_il6"])
+    result = sensitivity_analysis(
+        CONSTANT, n_sims=100, draws=2, parameters=["log_h30_scai_c", "beta_il6"]
+    )
     assert np.allclose(result.rows["control_rate"], 0.40, atol=2e-3)
     # the risk-ratio arm's risk is RR times the control rate, whatever the model
     rr = result.rows[result.rows["comparison"] == "rr085 vs control"]
@@ -209,7 +211,7 @@ def test_cli_list_and_bad_options():
 
 @pytest.mark.slow
 def test_report_section_and_tornado_from_data():
-    result = sensitivity(TOCI, n_sims=50, draws=2, parameters=["blockade"])
+    result = sensitivity_analysis(TOCI, n_sims=50, draws=2, parameters=["blockade"])
     section = report_section(result)
     assert section["tornado"][0]["bars"][0]["parameter"] == "blockade"
     assert tornado_png(section)[:4] == b"\x89PNG"

@@ -765,7 +765,7 @@ def sensitivity(
 
     from cstrial.protocol import load_protocol
     from cstrial.sensitivity import analysed_parameters, write_sensitivity
-    from cstrial.sensitivity import sensitivity as analyse
+    from cstrial.sensitivity import sensitivity_analysis as analyse
 
     loaded = load_protocol(protocol)
     ranges = {}

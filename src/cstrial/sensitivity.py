@@ -197,7 +197,7 @@ class SensitivityResult:
         }
 
 
-def sensitivity(
+def sensitivity_analysis(
     protocol: Protocol | str | Path,
     *,
     scenario: str | None = None,
