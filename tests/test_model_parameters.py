@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
 from pathlib import Path
@@ -167,3 +168,32 @@ def test_overrides_refuse_the_patient_level_sampler():
     )[0]
     with pytest.raises(CstrialError, match="laws' samplers only"):
         plan_scenario(scenario, 1, model=ModelParameters.of({"blockade": 0.5}))
+
+
+def test_run_with_a_parameter_records_it_and_moves_the_control_rate(tmp_path, monkeypatch):
+    """`cstrial run --parameter`: a what-if on the model, recorded in the manifest."""
+    from typer.testing import CliRunner
+
+    from cstrial.cli import app
+
+    monkeypatch.setenv("CSTRIAL_CACHE_DIR", str(tmp_path / "laws"))
+    small = ROOT / "tests" / "assets" / "small.yaml"
+    common = ["run", str(small), "--n-sims", "50", "--jobs", "1", "--scenario", "base", "--json"]
+    runner = CliRunner()
+    base = runner.invoke(app, [*common, "--out", str(tmp_path / "base")])
+    higher = runner.invoke(
+        app, [*common, "--out", str(tmp_path / "e"), "--parameter", "log_h30_scai_e=1.45"]
+    )
+    assert base.exit_code == 0 and higher.exit_code == 0, higher.output
+    rate = [json.loads(r.output)["summary"][0]["true_control_rate"] for r in (base, higher)]
+    assert rate[1] > rate[0] + 0.01  # stage E's deaths rise
+    manifest = json.loads((tmp_path / "e" / "manifest.json").read_text())
+    assert manifest["model_overrides"] == {"base": {"log_h30_scai_e": 1.45}}
+    titles = set(manifest["parameters"])
+    assert {t.title for t in TABLES.values()} <= titles
+    blockade = next(
+        r for rows in manifest["parameters"].values() for r in rows if r["name"] == "blockade"
+    )
+    assert blockade["low"] == 0.0 and blockade["range_source"]
+    bad = runner.invoke(app, [*common, "--parameter", "beta_il6"])
+    assert bad.exit_code == 2 and "NAME=VALUE" in bad.output

@@ -26,6 +26,7 @@ from cstrial.sensitivity import (
     analysed_parameters,
     joint_draws,
     read_sensitivity,
+    report_hook,
     report_section,
     sensitivity_analysis,
     tornado_png,
@@ -191,6 +192,8 @@ def test_cli_json_parquet_tornado_and_report_hook(tmp_path):
     section = read_sensitivity(out)
     assert section is not None and section["tornado_png"].endswith("tornado.png")
     assert section["joint"] == payload["joint"]
+    assert report_hook(tmp_path) == section  # RUN/sensitivity/, the default place
+    assert report_hook(tmp_path / "nowhere") is None
 
 
 def test_cli_list_and_bad_options():

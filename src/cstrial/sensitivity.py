@@ -474,6 +474,13 @@ def report_section(result: SensitivityResult, top: int = 15) -> dict[str, Any]:
     }
 
 
+def report_hook(run_dir: str | Path) -> dict[str, Any] | None:
+    """The sensitivity section of a run's HTML report, or None: the analysis written to
+    RUN/sensitivity/ (where `cstrial sensitivity` writes by default for a run at
+    results/<name>/). The report renders the returned data (`read_sensitivity`)."""
+    return read_sensitivity(Path(run_dir) / "sensitivity")
+
+
 def read_sensitivity(out: str | Path) -> dict[str, Any] | None:
     """The report section of a sensitivity analysis written to `out` (None if there is none):
     the hook for the HTML report."""
