@@ -29,6 +29,8 @@ LAYERS = {
     "population": 2,
     "disease": 3,
     "treatment": 4,
+    # the model's parameter tables with overridden values: read by treatment courses
+    "model_parameters": 4,
     "endpoints": 5,
     "engine": 6,
     "sample_size": 7,
@@ -37,6 +39,7 @@ LAYERS = {
     "report": 7,
     "model_docs": 7,
     "calibrate": 7,
+    "sensitivity": 7,
     "cli": 8,
     "__init__": 9,
     "__main__": 9,

@@ -8,6 +8,7 @@ The public surface, importable from `cstrial` (loaded on first use, so that
     group_sequential_boundaries, design_characteristics
     analytic_sample_size, simulated_sample_size, compare_designs, write_report
     describe_population, evaluate_targets
+    sensitivity_analysis, write_sensitivity, ModelParameters   power under the model's uncertainty
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ _LAZY = {
     "write_report": "cstrial.report",
     "describe_population": "cstrial.disease.describe",
     "evaluate_targets": "cstrial.disease.targets",
+    "sensitivity_analysis": "cstrial.sensitivity",
+    "write_sensitivity": "cstrial.sensitivity",
+    "ModelParameters": "cstrial.model_parameters",
 }
 
 

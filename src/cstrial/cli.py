@@ -155,10 +155,22 @@ def run(
     ] = False,
     backend: BackendOpt = "loky",
     scheduler: SchedulerOpt = None,
+    parameter: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--parameter",
+            help="Set a model parameter, NAME=VALUE (a what-if on the model: any parameter "
+            "`cstrial sensitivity --list` shows, e.g. beta_il6=0.2); repeat it for several. "
+            "The manifest records it.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Simulate the protocol's trials and write trials.parquet, summary.parquet and manifest.json."""
     from cstrial.engine import run as run_protocol
+    from cstrial.model_parameters import ModelParameters
+
+    model = ModelParameters.of(_assignments(parameter or [], "--parameter"))
 
     with _progress_bar("simulating", _interactive() and not as_json) as progress:
         result = run_protocol(
@@ -173,6 +185,7 @@ def run(
             backend=backend,
             scheduler=scheduler,
             progress=progress,
+            model=model,
         )
     if as_json:
         payload = {
@@ -678,8 +691,178 @@ def _stopping_table(records: list[dict[str, Any]], keys: tuple[str, ...], looks:
     return stops
 
 
+def _assignments(values: list[str], option: str) -> dict[str, str]:
+    """NAME=VALUE options as a mapping (the value as written)."""
+    out = {}
+    for text in values:
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise UsageError(option, f"must be NAME=VALUE, found {text!r}")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def _float(text: str, option: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(option, f"needs a number, found {text!r}") from None
+
+
+@app.command()
+def sensitivity(
+    protocol: ProtocolArg,
+    scenario: Annotated[
+        str | None,
+        typer.Option(help="The scenario analysed (default: the protocol's first, `base`)."),
+    ] = None,
+    n_sims: Annotated[
+        int,
+        typer.Option("--n-sims", help="Replicate trials per setting (the same trials: same seed)."),
+    ] = 2000,
+    draws: Annotated[
+        int,
+        typer.Option(help="Latin-hypercube draws of all ranges for the joint power (0: none)."),
+    ] = 64,
+    seed: SeedOpt = None,
+    parameter: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--parameter",
+            help="Analyse only this parameter; repeat it for several (default: every "
+            "uncertain parameter the protocol's arms can feel).",
+        ),
+    ] = None,
+    range_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--range",
+            help="Replace a parameter's documented range, NAME=LOW:HIGH; repeat it for several.",
+        ),
+    ] = None,
+    list_only: Annotated[
+        bool,
+        typer.Option(
+            "--list", help="List the parameters analysed, their ranges and sources; no runs."
+        ),
+    ] = False,
+    one_at_a_time: Annotated[
+        bool,
+        typer.Option(
+            "--one-at-a-time/--joint-only", help="Whether to vary each parameter on its own too."
+        ),
+    ] = True,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for sensitivity.parquet, sensitivity.json and tornado.png; "
+            "default results/<protocol name>/sensitivity/."
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Power under the model's uncertainty: each uncertain parameter at the ends of its range
+    (a tornado), and all of them drawn jointly (median and 80% interval of power)."""
+    from rich.markup import escape
+
+    from cstrial.protocol import load_protocol
+    from cstrial.sensitivity import analysed_parameters, write_sensitivity
+    from cstrial.sensitivity import sensitivity_analysis as analyse
+
+    loaded = load_protocol(protocol)
+    ranges = {}
+    for name, text in _assignments(range_ or [], "--range").items():
+        low, sep, high = text.partition(":")
+        if not sep:
+            raise UsageError("--range", f"must be NAME=LOW:HIGH, found {name}={text}")
+        ranges[name] = (_float(low, "--range"), _float(high, "--range"))
+    if list_only:
+        analysed = analysed_parameters(loaded, parameter, ranges)
+        if as_json:
+            out_console.print_json(json.dumps([r.to_record() for r in analysed]))
+            return
+        table = Table(title=f"Parameters analysed for {loaded.name}")
+        for column in ("parameter", "table", "value", "range", "unit", "range source"):
+            table.add_column(column)
+        for r in analysed:
+            table.add_row(
+                r.name,
+                r.table,
+                f"{r.value:g}",
+                f"{r.low:g} to {r.high:g}",
+                escape(r.unit),
+                escape(r.range_source),  # keep the [assumption] tags visible
+            )
+        out_console.print(table)
+        return
+    with _progress_bar("settings", _interactive() and not as_json, unit="settings") as progress:
+        result = analyse(
+            loaded,
+            scenario=scenario,
+            n_sims=n_sims,
+            draws=draws,
+            seed=seed,
+            parameters=parameter,
+            ranges=ranges,
+            one_at_a_time=one_at_a_time,
+            progress=progress,
+        )
+    folder = out if out is not None else Path("results") / loaded.name / "sensitivity"
+    write_sensitivity(result, folder, loaded.source_text or loaded.resolved_yaml())
+    if as_json:
+        out_console.print_json(json.dumps({"out": str(folder), **result.to_json()}))
+        return
+    oat = result.one_at_a_time()
+    if not oat.empty:
+        tornado = Table(title=f"One at a time ({result.n_sims} trials per setting, same seed)")
+        for column in (
+            "parameter",
+            "comparison",
+            "low / high",
+            "power low",
+            "power high",
+            "control rate low",
+            "control rate high",
+            "effect low",
+            "effect high",
+        ):
+            tornado.add_column(
+                column, justify="left" if column in ("parameter", "comparison") else "right"
+            )
+        for row in oat.to_dict("records"):
+            tornado.add_row(
+                row["parameter"],
+                row["comparison"],
+                f"{row['low']:.3g} / {row['high']:.3g}",
+                f"{row['power_low']:.3f}",
+                f"{row['power_high']:.3f}",
+                f"{row['control_rate_low']:.3f}",
+                f"{row['control_rate_high']:.3f}",
+                f"{row['true_effect_low']:.4f}",
+                f"{row['true_effect_high']:.4f}",
+            )
+        out_console.print(tornado)
+    joint = Table(title=f"Jointly ({result.draws} Latin-hypercube draws of all ranges)")
+    for column in ("comparison", "base power", "median", "80% interval", "below base"):
+        joint.add_column(column, justify="left" if column == "comparison" else "right")
+    for row in result.joint().to_dict("records"):
+        joint.add_row(
+            row["comparison"],
+            f"{row['power_base']:.3f}",
+            _number(row["power_median"]),
+            f"{_number(row['power_low'])} to {_number(row['power_high'])}",
+            _number(row["share_below_base"], 2),
+        )
+    out_console.print(joint)
+    out_console.print(
+        f"Wrote {folder}/sensitivity.parquet, sensitivity.json and tornado.png "
+        f"({result.timing['total']:.0f} s).",
+        markup=False,
+    )
+
+
 @contextlib.contextmanager
-def _progress_bar(description: str, show: bool = True):
+def _progress_bar(description: str, show: bool = True, unit: str = "chunks"):
     """A transient progress bar on stderr; yields the (done, total) callback the library
     takes, or None when `show` is false (off a terminal, in CI, with --json)."""
     if not show:
@@ -690,7 +873,7 @@ def _progress_bar(description: str, show: bool = True):
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
-        "{task.completed}/{task.total} chunks",
+        "{task.completed}/{task.total} " + unit,
         TimeElapsedColumn(),
         console=err_console,
         transient=True,

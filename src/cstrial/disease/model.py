@@ -108,19 +108,25 @@ def late_log_ratio(
 
 
 def cumulative_hazard(
-    h30: np.ndarray, days: float | np.ndarray, late: np.ndarray | float = 0.0
+    h30: np.ndarray,
+    days: float | np.ndarray,
+    late: np.ndarray | float = 0.0,
+    disease: ParameterTable = DISEASE,
+    late_table: ParameterTable = LATE,
 ) -> np.ndarray:
     """H(t) under control care, from the 30-day cumulative hazard and the late log ratio."""
-    g = timing_fraction(days)
+    g = timing_fraction(days, disease, late_table)
     return h30 * (np.minimum(g, 1.0) + np.exp(late) * np.maximum(g - 1.0, 0.0))
 
 
-def timing_fraction(days: np.ndarray | float, table: ParameterTable = DISEASE) -> np.ndarray:
+def timing_fraction(
+    days: np.ndarray | float, table: ParameterTable = DISEASE, late_table: ParameterTable = LATE
+) -> np.ndarray:
     """G(t): the baseline cumulative-hazard shape, 1 at day 30 and 2 at day 365 (and beyond)."""
     t = np.minimum(np.asarray(days, dtype=float), MODEL_HORIZON_DAYS)
     shape, scale = _weibull(table)
     early = -np.expm1(-((np.minimum(t, EARLY_DAYS) / scale) ** shape)) / _w30(table)
-    r = LATE["late_hazard_ratio_after_180"]
+    r = late_table["late_hazard_ratio_after_180"]
     late = (
         np.clip(t, EARLY_DAYS, LATE_SPLIT_DAYS)
         - EARLY_DAYS
@@ -129,14 +135,16 @@ def timing_fraction(days: np.ndarray | float, table: ParameterTable = DISEASE) -
     return early + late
 
 
-def inverse_timing(y: np.ndarray, table: ParameterTable = DISEASE) -> np.ndarray:
+def inverse_timing(
+    y: np.ndarray, table: ParameterTable = DISEASE, late_table: ParameterTable = LATE
+) -> np.ndarray:
     """The day t with G(t) = y; inf where y exceeds G(365) = 2.
 
     The Weibull inverse (a log and a power) is evaluated only where y <= 1 (deaths
     by day 30): element by element, so the days are those of the whole-array form.
     """
     shape, scale = _weibull(table)
-    r = LATE["late_hazard_ratio_after_180"]
+    r = late_table["late_hazard_ratio_after_180"]
     y = np.asarray(y, dtype=float)
     span = (y - 1.0) * _late_span(r)  # days of the first piece's rate after day 30
     first = LATE_SPLIT_DAYS - EARLY_DAYS
@@ -155,13 +163,20 @@ def inverse_timing(y: np.ndarray, table: ParameterTable = DISEASE) -> np.ndarray
     return days
 
 
-def death_days(y: np.ndarray, table: ParameterTable = DISEASE) -> np.ndarray:
+def death_days(
+    y: np.ndarray, table: ParameterTable = DISEASE, late_table: ParameterTable = LATE
+) -> np.ndarray:
     """Days of death from G at death (inf: alive at the model horizon, day 365)."""
-    days = inverse_timing(y, table)
+    days = inverse_timing(y, table, late_table)
     return np.where(days <= MODEL_HORIZON_DAYS, days, np.inf)
 
 
-def died_by(y: np.ndarray, days: float, table: ParameterTable = DISEASE) -> np.ndarray:
+def died_by(
+    y: np.ndarray,
+    days: float,
+    table: ParameterTable = DISEASE,
+    late_table: ParameterTable = LATE,
+) -> np.ndarray:
     """Whether inverse_timing(y) <= days (day capped at 365), without inverting most of y.
 
     Only values within 1e-9 (relative) of G(days) are inverted; the others are
@@ -169,12 +184,12 @@ def died_by(y: np.ndarray, days: float, table: ParameterTable = DISEASE) -> np.n
     binary endpoint's deaths are those of the days, at a fraction of the cost.
     """
     days = min(float(days), MODEL_HORIZON_DAYS)
-    g = float(timing_fraction(days, table))
+    g = float(timing_fraction(days, table, late_table))
     low, high = g * (1.0 - 1e-9), g * (1.0 + 1e-9)
     died = y < low
     if np.count_nonzero(y <= high) > np.count_nonzero(died):
         near = np.flatnonzero((y <= high) & ~died)
-        died.reshape(-1)[near] = inverse_timing(y.reshape(-1)[near], table) <= days
+        died.reshape(-1)[near] = inverse_timing(y.reshape(-1)[near], table, late_table) <= days
     return died
 
 

@@ -49,6 +49,7 @@ from cstrial.disease import (
     linear_predictor,
 )
 from cstrial.errors import CstrialError
+from cstrial.model_parameters import DEFAULT, ModelParameters
 from cstrial.population.eligibility import Criteria, check_eligibility, eligible
 from cstrial.population.sample import DRAWS, Patients, population_from_normals
 from cstrial.protocol.covariates import COVARIATES
@@ -186,6 +187,8 @@ def outcome_laws(
     horizons: tuple[float, ...] = (),
     effect_horizon: float = 30.0,
     subgroup: Criteria | None = None,
+    model: ModelParameters = DEFAULT,
+    tolerance: float = LAW_TOLERANCE,
 ) -> OutcomeLaws:
     """The laws of a scenario's arms (`effects`, control first) in its enrolled population.
 
@@ -195,11 +198,16 @@ def outcome_laws(
     (an endpoint's horizon is then tabulated exactly, not interpolated).
     `effect_horizon` is the day at which risk- and odds-ratio effects hold (the primary
     endpoint's horizon). `subgroup` splits each stratum by membership of the subgroup
-    its criteria define (`OutcomeLaws.in_subgroup`).
+    its criteria define (`OutcomeLaws.in_subgroup`). `model` overrides parameter values
+    (a sensitivity analysis, `cstrial.model_parameters`); the effects are taken as given
+    (`ModelParameters.effect` is the plan's to apply). `tolerance` replaces
+    `LAW_TOLERANCE` (a sensitivity analysis, whose power has a far larger Monte Carlo
+    error, plans many settings at a coarser one).
 
-    Laws are kept in an on-disk cache (`cache_folder`), keyed by the arguments and by a
-    hash of the model's own source code and parameters, so a changed model never
-    reads a stale law; a damaged or missing entry is computed again.
+    Laws are kept in an on-disk cache (`cache_folder`), keyed by the arguments (the
+    overridden parameters among them) and by a hash of the model's own source code and
+    parameters, so a changed model never reads a stale law; a damaged or missing entry
+    is computed again.
     """
     args = (
         _criteria_key(criteria),
@@ -209,6 +217,8 @@ def outcome_laws(
         tuple(horizons),
         float(effect_horizon),
         None if subgroup is None else _criteria_key(subgroup),
+        float(tolerance),
+        model,
     )
     path = _cache_path(args)
     cached = _read_cached(path) if path is not None else None
@@ -242,6 +252,8 @@ def _model_fingerprint() -> str:
         for source in sorted((root / folder).glob("*.py")):
             digest.update(source.read_bytes())
     digest.update(Path(__file__).read_bytes())
+    for source in ("parameters.py", "model_parameters.py"):
+        digest.update((root / source).read_bytes())
     return digest.hexdigest()
 
 
@@ -249,8 +261,13 @@ def _cache_path(args: tuple) -> Path | None:
     folder = cache_folder()
     if folder is None:
         return None
+    tolerance: float = args[-2]
+    model: ModelParameters = args[-1]
     key = json.dumps(
-        [_model_fingerprint(), repr(args[0]), [_effect_key(e) for e in args[1]], *args[2:]],
+        [_model_fingerprint(), repr(args[0]), [_effect_key(e) for e in args[1]], *args[2:-2]]
+        # the default model and tolerance keep the keys laws were cached under before
+        + ([] if tolerance == LAW_TOLERANCE else [repr(tolerance)])
+        + ([] if model.is_default else [[[n, repr(v)] for n, v in model.overrides]]),
         default=repr,
     )
     return folder / f"{hashlib.sha256(key.encode()).hexdigest()}.npz"
@@ -325,9 +342,11 @@ class _QuasiPopulation:
     """The model's population at scrambled Sobol' points, made once per process and grown
     on demand: every scenario's laws filter the same points by their own criteria, so a
     run with many scenarios makes the points once. Continuous covariates are kept in
-    float32 (the laws' binning is far coarser)."""
+    float32 (the laws' binning is far coarser). `model` gives the population and disease
+    tables (its population, disease and late overrides)."""
 
-    def __init__(self) -> None:
+    def __init__(self, model: ModelParameters = DEFAULT) -> None:
+        self.model = model
         self.blocks: list[list[dict[str, np.ndarray]]] = [[] for _ in range(SCRAMBLINGS)]
         self.per_scrambling = 0
         self._engines: list | None = None
@@ -346,39 +365,63 @@ class _QuasiPopulation:
             for r, engine in enumerate(self._engines):
                 for start in range(0, batch, BLOCK):
                     z = ndtri(engine.random(min(BLOCK, batch - start))).T
-                    patients = population_from_normals(z)
+                    patients = population_from_normals(z, self.model.population)
                     block = {
                         k: v.astype(np.float32) if v.dtype == np.float64 else v
                         for k, v in patients.items()
                     }
                     # what the laws read of a patient, whatever the criteria
-                    eta = linear_predictor(patients)
-                    late = late_log_ratio(patients, eta)
+                    disease, late_table = self.model.disease, self.model.late
+                    eta = linear_predictor(patients, disease)
+                    late = late_log_ratio(patients, eta, late_table, disease)
                     block[_ETA] = eta
                     block[_LATE] = late
-                    block[_SLOPE] = (late_log_ratio(patients, eta + 1.0) - late).astype(np.float32)
+                    block[_SLOPE] = (
+                        late_log_ratio(patients, eta + 1.0, late_table, disease) - late
+                    ).astype(np.float32)
                     block[_LOG_IL6] = np.log(patients["il6_pg_ml"])
                     self.blocks[r].append(block)
             self.per_scrambling += batch
 
 
-_POPULATION = _QuasiPopulation()
+_POPULATION = _QuasiPopulation()  # the documented model's, kept for the process
+
+
+def _population(model: ModelParameters) -> _QuasiPopulation:
+    """The quasi-random population of `model` (only its population, disease and late
+    overrides matter): the documented model's is kept, one other at a time (a sensitivity
+    analysis plans its settings one after the other)."""
+    key = model.key("population", "disease", "late")
+    return _POPULATION if not key else _other_population(key)
+
+
+@lru_cache(maxsize=1)
+def _other_population(key: tuple[tuple[str, float], ...]) -> _QuasiPopulation:
+    return _QuasiPopulation(ModelParameters(key))
+
+
 _ETA, _LATE, _SLOPE, _LOG_IL6 = "_eta", "_late", "_slope", "_log_il6"  # derived, not covariates
 
 
 @lru_cache(maxsize=16)
 def _points(
-    key: tuple, strata: str | None, target: float | None, subgroup: tuple | None = None
+    key: tuple,
+    strata: str | None,
+    target: float | None,
+    subgroup: tuple | None = None,
+    tolerance: float = LAW_TOLERANCE,
+    model: ModelParameters = DEFAULT,
 ) -> _Points:
     criteria = Criteria(inclusion=dict(key[0]), exclusion=dict(key[1]))
+    population = _population(model)
     parts: list[tuple[np.ndarray, ...]] = []
     used = 0  # points per scrambling read so far
     # doubling the points until the control arm's survival is known to the tolerance
     # (the other arms' laws are checked again when they are formed)
     want = 1 << 13
     while True:
-        _POPULATION.grow(want)
-        for r, blocks in enumerate(_POPULATION.blocks):
+        population.grow(want)
+        for r, blocks in enumerate(population.blocks):
             read = 0
             for block in blocks:
                 n = len(block["age"])
@@ -387,7 +430,7 @@ def _points(
                 read += n
         used = want
         screened = used * SCRAMBLINGS
-        if _control_error(parts, target) <= LAW_TOLERANCE / 2 or screened >= MAX_SCREENED:
+        if _control_error(parts, target, model) <= tolerance / 2 or screened >= MAX_SCREENED:
             break
         want *= 2
     scrambling, eta, late, slope, log_il6, stratum = (
@@ -450,7 +493,9 @@ def _eligible_part(
     )
 
 
-def _control_error(parts: list[tuple[np.ndarray, ...]], target: float | None) -> float:
+def _control_error(
+    parts: list[tuple[np.ndarray, ...]], target: float | None, model: ModelParameters = DEFAULT
+) -> float:
     """The estimated SE of the control arm's survival at `CHECK_DAYS` from the points so far,
     the largest over the strata (each stratum's law is checked on its own points)."""
     scrambling, eta, late, slope = (np.concatenate([p[i] for p in parts]) for i in range(4))
@@ -460,7 +505,11 @@ def _control_error(parts: list[tuple[np.ndarray, ...]], target: float | None) ->
     shift = 0.0 if target is None else baseline_shift(eta, target, 30.0)
     days = np.array(CHECK_DAYS)
     hazard = cumulative_hazard(
-        np.exp(eta + shift)[:, None], days[None, :], (late + slope * shift)[:, None]
+        np.exp(eta + shift)[:, None],
+        days[None, :],
+        (late + slope * shift)[:, None],
+        model.disease,
+        model.late,
     )
     alive = np.exp(-hazard)
     error = 0.0
@@ -483,32 +532,25 @@ def _laws(
     horizons: tuple[float, ...],
     effect_horizon: float,
     subgroup: tuple | None = None,
+    tolerance: float = LAW_TOLERANCE,
+    model: ModelParameters = DEFAULT,
 ) -> OutcomeLaws:
-    points = _points(key, strata, target, subgroup)
-    days = np.unique(np.concatenate([BASE_GRID, [min(h, MODEL_HORIZON_DAYS) for h in horizons]]))
-    # calibrated on the bins the laws are summed over: the control arm's 30-day risk is
-    # then the target exactly (to the root's tolerance), not merely to the binning error
-    pooled_counts = points.counts.sum(axis=0)
-    shift = 0.0 if target is None else baseline_shift(points.eta, target, 30.0, pooled_counts)
-    h30 = np.exp(points.eta + shift)
-    late = points.late + points.late_slope * shift
-    # (scramblings, strata, bins): each scrambling's points of each stratum, as weights
-    weights = np.zeros((SCRAMBLINGS, points.n_strata, points.eta.size))
-    for s in range(points.n_strata):
-        weights[:, s] = np.where(points.stratum == s, points.counts, 0.0)
-    per = np.empty((SCRAMBLINGS, points.n_strata, len(effects), days.size))
-    for a, effect in enumerate(effects):
-        course = hazard_course(effect, h30, points.il6, effect_horizon, late=late)
-        alive = np.exp(-course.cumulative_hazard_grid(days))
-        per[:, :, a] = weights @ alive  # (R, S, G)
-    totals = weights.sum(axis=2)  # (R, S)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        laws = per / totals[:, :, None, None]
-    error = float(np.nanmax(np.nanstd(laws, axis=0, ddof=1)) / np.sqrt(SCRAMBLINGS))
+    # the points are sized on the control arm's law; an active arm's may need more: then
+    # the points are made again to a tighter control tolerance (the documented model's
+    # laws almost never need it, so their points, and outputs, are those of one pass)
+    check = tolerance
+    while True:
+        points = _points(key, strata, target, subgroup, check, model)
+        days, shift, totals, per, error = _sum_laws(
+            points, effects, target, horizons, effect_horizon, model
+        )
+        if 2 * error <= tolerance or points.screened >= MAX_SCREENED:
+            break
+        check /= 2
     fraction = points.eligible_fraction
-    if not 2 * error <= LAW_TOLERANCE:
+    if not 2 * error <= tolerance:
         raise CstrialError(
-            f"the arms' outcome laws could not be computed to {LAW_TOLERANCE} with "
+            f"the arms' outcome laws could not be computed to {tolerance} with "
             f"{points.screened:,} quasi-random patients (estimated error {2 * error:.2g}); "
             f"the eligible fraction is {fraction:.2%}. Widen the inclusion criteria, or set "
             "simulation.sampler: patients"
@@ -529,6 +571,39 @@ def _laws(
         points=points.screened,
         subgroup=subgroup is not None,
     )
+
+
+def _sum_laws(
+    points: _Points,
+    effects: tuple[Effect | None, ...],
+    target: float | None,
+    horizons: tuple[float, ...],
+    effect_horizon: float,
+    model: ModelParameters,
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, float]:
+    """Each scrambling's survival sums per stratum and arm on the grid; the largest
+    estimated SE of any law."""
+    days = np.unique(np.concatenate([BASE_GRID, [min(h, MODEL_HORIZON_DAYS) for h in horizons]]))
+    # calibrated on the bins the laws are summed over: the control arm's 30-day risk is
+    # then the target exactly (to the root's tolerance), not merely to the binning error
+    pooled_counts = points.counts.sum(axis=0)
+    shift = 0.0 if target is None else baseline_shift(points.eta, target, 30.0, pooled_counts)
+    h30 = np.exp(points.eta + shift)
+    late = points.late + points.late_slope * shift
+    # (scramblings, strata, bins): each scrambling's points of each stratum, as weights
+    weights = np.zeros((SCRAMBLINGS, points.n_strata, points.eta.size))
+    for s in range(points.n_strata):
+        weights[:, s] = np.where(points.stratum == s, points.counts, 0.0)
+    per = np.empty((SCRAMBLINGS, points.n_strata, len(effects), days.size))
+    for a, effect in enumerate(effects):
+        course = hazard_course(effect, h30, points.il6, effect_horizon, late=late, model=model)
+        alive = np.exp(-course.cumulative_hazard_grid(days))
+        per[:, :, a] = weights @ alive  # (R, S, G)
+    totals = weights.sum(axis=2)  # (R, S)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        laws = per / totals[:, :, None, None]
+    error = float(np.nanmax(np.nanstd(laws, axis=0, ddof=1)) / np.sqrt(SCRAMBLINGS))
+    return days, shift, totals, per, error
 
 
 def _n_levels(strata: str | None) -> int:

@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 from cstrial import __version__
-from cstrial.disease import DISEASE
+from cstrial.disease.course import COURSE
 from cstrial.engine.plan import ScenarioPlan
-from cstrial.population import POPULATION
+from cstrial.model_parameters import TABLES
 from cstrial.protocol import Protocol
 from cstrial.results import sha256_file
-from cstrial.treatment import TREATMENT
+from cstrial.treatment.harms import HARMS
 
 DEPENDENCIES = ("numpy", "scipy", "pandas", "pyarrow", "joblib", "pydantic", "PyYAML")
 
@@ -83,7 +83,12 @@ def run_manifest(
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "dependencies": {name: _version(name) for name in DEPENDENCIES},
-        "parameters": {t.title: t.to_records() for t in (POPULATION, DISEASE, TREATMENT)},
+        # every parameter with its source and, if uncertain, its plausible range and the
+        # range's source; then the values a what-if run overrode (none: the documented model)
+        "parameters": {t.title: t.to_records() for t in (*TABLES.values(), COURSE, HARMS)},
+        "model_overrides": {
+            p.name: dict(p.model.overrides) for p in plans if not p.model.is_default
+        },
         "files": {name: sha256_file(out / name) for name in files},
     }
 

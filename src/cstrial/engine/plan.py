@@ -20,9 +20,10 @@ from cstrial.design.sample_size import analytic_for_rates
 from cstrial.disease import MODEL_HORIZON_DAYS, baseline_shift, late_log_ratio, linear_predictor
 from cstrial.engine.assurance import AssurancePlan, with_assurance
 from cstrial.engine.designs import decision_design
-from cstrial.engine.laws import OutcomeLaws, outcome_laws
+from cstrial.engine.laws import LAW_TOLERANCE, OutcomeLaws, outcome_laws
 from cstrial.engine.stages import FULL
 from cstrial.errors import CstrialError, InfeasibleDesignError
+from cstrial.model_parameters import DEFAULT, ModelParameters
 from cstrial.population.eligibility import Criteria, check_eligibility
 from cstrial.population.reference import criteria_of, reference_fraction, reference_population
 from cstrial.population.sample import Patients
@@ -97,6 +98,8 @@ class ScenarioPlan:
     subgroup_share: float = 1.0
     # design.assurance: each trial draws the arm's effect parameter (engine/assurance.py)
     assurance: AssurancePlan | None = None
+    # overridden model parameters (a sensitivity analysis); the default: the documented model
+    model: ModelParameters = DEFAULT
 
     @property
     def n_looks(self) -> int:
@@ -113,11 +116,20 @@ class _Calendar:
     look_events: tuple[int, ...]
 
 
-def plan_scenario(scenario: Scenario, seed: int, save_patients: int = 0) -> ScenarioPlan:
+def plan_scenario(
+    scenario: Scenario,
+    seed: int,
+    save_patients: int = 0,
+    model: ModelParameters = DEFAULT,
+    law_tolerance: float = LAW_TOLERANCE,
+) -> ScenarioPlan:
     """Resolve a protocol scenario (index, name, protocol) into a `ScenarioPlan`.
 
     `save_patients` (the run's option) keeps the patient-level sampler, which is the
-    only one with patients to save.
+    only one with patients to save. `model` overrides model parameters
+    (`cstrial.model_parameters`, a sensitivity analysis): the arms' laws, control rate
+    and true effects are those of the overridden model; it needs the laws' samplers
+    (counts, events). `law_tolerance` is the laws' precision (`outcome_laws`).
     """
     protocol = scenario.protocol
     design = protocol.design
@@ -126,8 +138,13 @@ def plan_scenario(scenario: Scenario, seed: int, save_patients: int = 0) -> Scen
     # The control arm is arm 0 of the simulation; the others keep protocol order.
     control = next(i for i, arm in enumerate(protocol.arms) if arm.control)
     order = [control, *(i for i, arm in enumerate(protocol.arms) if not arm.control)]
-    effects = tuple(protocol.arms[i].effect for i in order)
-    laws, law_problem = _outcome_laws(protocol, criteria, effects)
+    effects = tuple(model.effect(protocol.arms[i].effect) for i in order)
+    laws, law_problem = _outcome_laws(protocol, criteria, effects, model, law_tolerance)
+    if not model.is_default and laws is None:
+        raise CstrialError(
+            f"scenario {scenario.name}: overridden model parameters ({model.describe()}) need "
+            f"the arms' outcome laws, which this protocol cannot use ({law_problem or 'no laws'})"
+        )
     if laws is not None:
         fraction, shift = laws.eligible_fraction, laws.baseline_shift
     else:
@@ -146,6 +163,11 @@ def plan_scenario(scenario: Scenario, seed: int, save_patients: int = 0) -> Scen
         for k in range(1, len(order))
     )
     sampler, reason = choose_sampler(protocol, laws, law_problem, save_patients)
+    if not model.is_default and sampler == "patients":
+        raise CstrialError(
+            f"scenario {scenario.name}: overridden model parameters ({model.describe()}) are "
+            f"simulated with the laws' samplers only, and this one needs patients: {reason}"
+        )
     plan = ScenarioPlan(
         index=scenario.index,
         name=scenario.name,
@@ -180,12 +202,17 @@ def plan_scenario(scenario: Scenario, seed: int, save_patients: int = 0) -> Scen
         sampler=sampler,
         sampler_reason=reason,
         laws=laws,
+        model=model,
     )
     return with_assurance(scenario, replace(plan, design=decision_design(protocol, plan)))
 
 
 def _outcome_laws(
-    protocol: Protocol, criteria: Criteria, effects: tuple[Effect | None, ...]
+    protocol: Protocol,
+    criteria: Criteria,
+    effects: tuple[Effect | None, ...],
+    model: ModelParameters = DEFAULT,
+    tolerance: float = LAW_TOLERANCE,
 ) -> tuple[OutcomeLaws | None, str]:
     """The arms' laws (stratified by the one covariate the analyses stratify by, if any), or
     None and why not."""
@@ -201,6 +228,8 @@ def _outcome_laws(
             strata=next(iter(strata), None),
             horizons=tuple(float(e.horizon_days) for e in endpoints),
             effect_horizon=float(protocol.endpoints.primary.horizon_days),
+            model=model,
+            tolerance=tolerance,
         )
     except InfeasibleDesignError:
         raise

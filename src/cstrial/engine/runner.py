@@ -41,6 +41,7 @@ from cstrial.engine.simulate import ChunkResult, one_blas_thread
 from cstrial.engine.summary import SummaryAccumulator
 from cstrial.engine.tables import patients_schema, trials_schema
 from cstrial.errors import ConvergenceWarning, CstrialError, UsageError
+from cstrial.model_parameters import DEFAULT, ModelParameters
 from cstrial.protocol import Protocol, expand_scenarios, load_protocol, select_scenarios
 from cstrial.results import AtomicParquetWriter, RunResult, write_json_atomic, write_table_atomic
 
@@ -65,6 +66,7 @@ def run(
     resume: bool = False,
     backend: str = "loky",
     scheduler: Any = None,
+    model: ModelParameters | None = None,
 ) -> RunResult:
     """Simulate every scenario of `protocol` (or those named in `scenario`) and write the run.
 
@@ -73,7 +75,9 @@ def run(
     interrupted run of the same protocol, seed and n_sims in `out` are kept, not
     simulated again. `backend` is "loky" (local processes) or "dask", which runs
     the chunks on the `dask.distributed` cluster at `scheduler` (an address such
-    as tcp://host:8786, or a `distributed.Client`). Returns the run's `RunResult`.
+    as tcp://host:8786, or a `distributed.Client`). `model` overrides model parameters
+    (`cstrial.model_parameters.ModelParameters`: a what-if on the model; the manifest
+    records the overrides). Returns the run's `RunResult`.
     Invalid options raise `UsageError` naming the parameter.
     """
     if not isinstance(protocol, Protocol):
@@ -91,7 +95,7 @@ def run(
     chunk_size = sim.chunk_size
     _check_chunk_memory(scenarios, min(chunk_size, n_sims))
     with one_blas_thread():
-        plans = [plan_scenario(s, seed, save_patients) for s in scenarios]
+        plans = [plan_scenario(s, seed, save_patients, model or DEFAULT) for s in scenarios]
     n_looks = max(p.n_looks for p in plans)
     tasks = [task for plan in plans for task in chunk_tasks(plan, n_sims, chunk_size)]
     jobs = workers_for(tasks, jobs, backend)
@@ -107,6 +111,7 @@ def run(
             "chunk_size": chunk_size,
             "save_patients": save_patients,
             "n_looks": n_looks,
+            **({"model_overrides": dict(model.overrides)} if model and model.overrides else {}),
         },
     )
     if resume:
