@@ -84,7 +84,7 @@ class ModelParameters:
     overrides: tuple[tuple[str, float], ...] = ()
 
     @classmethod
-    def of(cls, values: Mapping[str, float] | None = None) -> ModelParameters:
+    def of(cls, values: Mapping[str, float | str] | None = None) -> ModelParameters:
         """Overrides from a name -> value mapping, checked: a known parameter, a finite value."""
         numbers: dict[str, float] = {}
         for name, value in (values or {}).items():
