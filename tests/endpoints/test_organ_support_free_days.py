@@ -381,3 +381,15 @@ def test_the_same_seed_gives_the_same_trials_whatever_the_workers(tmp_path):
     pd.testing.assert_frame_equal(
         pd.read_parquet(one.trials_path), pd.read_parquet(two.trials_path)
     )
+
+
+def test_mann_whitney_ranks_the_same_scores():
+    from cstrial.analysis.mann_whitney import mann_whitney_z
+
+    outcome, trial = _outcome_and_trial(4)
+    endpoint = Endpoint.model_validate(
+        {"name": "osfd", "type": "organ-support-free-days", "analysis": "mann-whitney"}
+    )
+    result = analyse(endpoint, outcome, trial, 1)
+    direct = mann_whitney_z(outcome.value, trial.arms == 1, outcome.include, higher_is_better=True)
+    np.testing.assert_array_equal(result.z, direct.z)

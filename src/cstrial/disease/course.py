@@ -398,8 +398,8 @@ class _Supports:
     ventilation_day: np.ndarray
     ventilation_end_day: np.ndarray
     rrt_days: np.ndarray
-    mcs_days: np.ndarray  # from escalation
-    baseline_mcs_end_day: np.ndarray  # inf start: no device at randomisation
+    mcs_days: np.ndarray  # of a device (in place at randomisation, or from escalation)
+    baseline_mcs_end_day: np.ndarray  # inf: no device at randomisation
     death_day: np.ndarray
     icu_discharge_day: np.ndarray
 
