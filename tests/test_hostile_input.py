@@ -358,14 +358,31 @@ def test_yaml_is_only_loaded_safely():
 @pytest.mark.parametrize(
     ("overrides", "options", "phrase"),
     [
-        ({"design.sample_size": 10**9}, ("--n-sims", 1), "Lower simulation.chunk_size"),
-        ({"design.sample_size": 10**100}, ("--n-sims", 1), "Lower simulation.chunk_size"),
+        ({"design.sample_size": 10**9}, ("--n-sims", 1), "design.sample_size: must be a whole"),
+        ({"design.sample_size": 10**100}, ("--n-sims", 1), "design.sample_size: must be a whole"),
+        (
+            {"design.sample_size": 900_000, "simulation.chunk_size": 100},
+            ("--n-sims", 1000),
+            "simulation.chunk_size: a chunk of 100 trials of 900,000 patients holds 90,000,000",
+        ),
+        # the protocol's chunk fits, but --n-sims does not shrink it: refused before any work
+        (
+            {
+                "design.sample_size": 900_000,
+                "design.accrual.patients_per_month": 10_000,
+                "simulation.chunk_size": 30,
+                "simulation.n_sims": 5,
+            },
+            ("--n-sims", 1000),
+            "Lower simulation.chunk_size",
+        ),
         (
             {"simulation.chunk_size": 10**9, "design.sample_size": 100_000},
             ("--n-sims", 10**6),
             "chunk",
         ),
-        ({"simulation.n_sims": 10**18}, (), "--n-sims must be between"),
+        ({"simulation.n_sims": 10**18}, (), "simulation.n_sims: must be a whole number"),
+        ({}, ("--n-sims", 10**9), "--n-sims must be between"),
         ({}, ("--n-sims", 0), "--n-sims must be between"),
         ({}, ("--seed", -1), "--seed"),
     ],
@@ -376,7 +393,7 @@ def test_a_run_too_large_or_impossible_is_a_clear_error(
     protocol = write_protocol(overrides)
     result = invoke("run", protocol, *options, "--jobs", 1, "--out", tmp_path / "run")
     assert_clean(result)
-    assert result.exit_code != 0
+    assert result.exit_code == 2, result.output  # invalid input, refused before any work
     assert phrase in result.output
     assert not (tmp_path / "run" / "trials.parquet").exists()
 

@@ -40,15 +40,14 @@ from cstrial.engine.precision import warn_if_imprecise
 from cstrial.engine.simulate import ChunkResult, one_blas_thread
 from cstrial.engine.summary import SummaryAccumulator
 from cstrial.engine.tables import patients_schema, trials_schema
-from cstrial.errors import ConvergenceWarning, CstrialError, UsageError
+from cstrial.errors import ConvergenceWarning, CstrialError, InfeasibleDesignError, UsageError
 from cstrial.protocol import Protocol, expand_scenarios, load_protocol, select_scenarios
+from cstrial.protocol.limits import MAX_N_SIMS, MAX_PATIENTS_PER_CHUNK
+from cstrial.protocol.scenarios import warn_if_no_arm_differs
 from cstrial.results import AtomicParquetWriter, RunResult, write_json_atomic, write_table_atomic
 
 Progress = Callable[[int, int], None]
 CHUNKS_FOLDER = ".chunks"
-MAX_N_SIMS = 100_000_000
-# About 150 bytes of working memory per simulated patient: 20 million is ~3 GiB per worker.
-MAX_PATIENTS_PER_CHUNK = 20_000_000
 OUTPUT_FILES = ("trials.parquet", "summary.parquet", "patients.parquet", "manifest.json")
 
 
@@ -88,6 +87,8 @@ def run(
     started = time.perf_counter()
 
     scenarios = select_scenarios(expand_scenarios(protocol), scenario)
+    if any(s.index == 0 for s in scenarios):
+        warn_if_no_arm_differs(protocol)
     chunk_size = sim.chunk_size
     _check_chunk_memory(scenarios, min(chunk_size, n_sims))
     with one_blas_thread():
@@ -245,7 +246,7 @@ def _check_chunk_memory(scenarios: list, replicates: int) -> None:
         patients = replicates * s.protocol.design.sample_size
         if patients > MAX_PATIENTS_PER_CHUNK:
             where = "" if s.name == "base" else f"scenario {s.name!r}: "
-            raise CstrialError(
+            raise InfeasibleDesignError(
                 f"{where}a chunk of {replicates:,} trials of {s.protocol.design.sample_size:,} "
                 f"patients holds {patients:,} patients, more than the {MAX_PATIENTS_PER_CHUNK:,} "
                 "that fit in a worker's memory. Lower simulation.chunk_size (to "

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from cstrial.errors import ProtocolError, ProtocolProblem
 from cstrial.protocol.models import Protocol
+from cstrial.protocol.overrides import OverrideError, set_path
 from cstrial.protocol.scenarios import scenario_problems
 from cstrial.protocol.validation import check, in_file_order, to_problems
 from cstrial.protocol.yaml_nodes import Lines, parse_yaml
@@ -16,18 +19,43 @@ MAX_PROTOCOL_BYTES = 256 * 1024
 _TOP = "name, title, population, arms, endpoints, design, simulation, scenarios, grid"
 
 
-def load_protocol(path: str | Path) -> Protocol:
+def load_protocol(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Protocol:
     """Read, validate and return the protocol in a YAML file.
 
+    `overrides` maps dotted paths (as a scenario's `set`: ``arms.tocilizumab.effect.blockade``)
+    to values put in place before validation, as the CLI's ``--set PATH=VALUE`` does; the
+    protocol is then the file as if written with those values (its scenarios apply on top),
+    and it keeps no source text, so a run records and re-runs its resolved YAML.
+
     Raises ProtocolError naming every problem in the file with its line and
-    field path, including problems of its scenarios.
+    field path, including problems of its scenarios and of the overrides.
     """
     path = Path(path)
     text = _read(path)
     parsed = parse_yaml(text)
     if parsed.data is None and parsed.problems:  # a YAML syntax error
         raise ProtocolError(parsed.problems, str(path))
-    return _validated(parsed.data, str(path), parsed.lines, parsed.problems, text, path)
+    data = parsed.data
+    if overrides:
+        data = _overridden(data, overrides, str(path))
+        text = None
+    return _validated(data, str(path), parsed.lines, parsed.problems, text, path)
+
+
+def _overridden(data: Any, overrides: Mapping[str, Any], source: str) -> Any:
+    """The data with each override in place; ProtocolError naming each path that fails."""
+    if not isinstance(data, dict):
+        return data  # reported as it is by the validation
+    data = copy.deepcopy(data)
+    problems = []
+    for dotted, value in overrides.items():
+        try:
+            set_path(data, dotted, value, Protocol)
+        except OverrideError as error:
+            problems.append(ProtocolProblem(f"--set {dotted}", str(error)))
+    if problems:
+        raise ProtocolError(problems, source)
+    return data
 
 
 def parse_protocol(

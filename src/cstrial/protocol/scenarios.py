@@ -18,7 +18,10 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cstrial.errors import ProtocolError, ProtocolProblem, UsageError
+import warnings
+
+from cstrial.errors import NoEffectWarning, ProtocolError, ProtocolProblem, UsageError
+from cstrial.protocol.effects import is_null
 from cstrial.protocol.base import Found, Loc
 from cstrial.protocol.grid import grid_names, grid_points
 from cstrial.protocol.messages import render_path, show
@@ -187,3 +190,20 @@ def _placed(
 def _problem(at: Loc, below: Loc, message: str, lines: Lines) -> ProtocolProblem:
     """A problem at `at` + `below`, on the line of the override."""
     return ProtocolProblem(render_path((*at, *below)), message, line_for(lines, at))
+
+
+def warn_if_no_arm_differs(protocol: Protocol) -> None:
+    """A `NoEffectWarning` when no active arm of the protocol as written has an effect.
+
+    Null scenarios are how type I error is estimated, so this is a warning, not an
+    error; but a protocol whose own design alternative is the null is usually a slip.
+    """
+    if all(is_null(arm.effect) for arm in protocol.active_arms):
+        warnings.warn(
+            "no active arm differs from the control arm in the protocol as written "
+            "(every effect is null: a ratio of 1, a blockade of 0), so its power is the "
+            "type I error. Give the arms the effect the trial is designed to detect, and keep "
+            "the null as a scenario",
+            NoEffectWarning,
+            stacklevel=2,
+        )
