@@ -298,7 +298,9 @@ def validate(protocol: ProtocolArg, settings: SetOpt = None, as_json: JsonOpt = 
         {"scenario": s.name, **eligibility(s.protocol.population)} for s in expand_scenarios(loaded)
     ]
     for s in scenarios:  # as `run` would refuse it, before any simulation
-        check_eligibility(s["eligible_fraction"], None if s["scenario"] == "base" else s["scenario"])
+        check_eligibility(
+            s["eligible_fraction"], None if s["scenario"] == "base" else s["scenario"]
+        )
     warn_if_no_arm_differs(loaded)
     if as_json:
         out_console.print_json(
@@ -716,9 +718,7 @@ def _table(title: str = "", **options: Any) -> Table:
     100-column terminal; `out_console.print` it after `_fit`."""
     from rich import box
 
-    return Table(
-        title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0), **options
-    )
+    return Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0), **options)
 
 
 def _fit(table: Table, width: int | None = None) -> Table:
@@ -750,7 +750,8 @@ def _missing(value: Any) -> bool:
 def _stopping_table(records: list[dict[str, Any]], keys: tuple[str, ...], looks: int) -> Table:
     """Efficacy and futility stopping probabilities per look, one row per record."""
     stops = _table(
-        title="Stopping probabilities per look", caption="eff k / fut k: stopped for efficacy / futility at look k"
+        title="Stopping probabilities per look",
+        caption="eff k / fut k: stopped for efficacy / futility at look k",
     )
     for column in keys:
         stops.add_column(column)
@@ -779,7 +780,13 @@ def _progress_bar(description: str, show: bool = True):
     if not _interactive():
         yield _progress_lines(description)
         return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     with Progress(
         # plain text columns: a warning printed while the bar is live never shows markup

@@ -89,9 +89,7 @@ def compare_designs(
         "backend": backend,
         "scheduler": scheduler,
     }
-    runs = [
-        _resolve(Path(source), out, taken, options, progress, overrides) for source in sources
-    ]
+    runs = [_resolve(Path(source), out, taken, options, progress, overrides) for source in sources]
     labels = _labels(runs)
     tables = [design_table(run, label, power) for run, label in zip(runs, labels, strict=True)]
     table = pd.concat(tables, ignore_index=True, sort=False)

@@ -47,7 +47,9 @@ class Bounds:
 
     def __post_init__(self) -> None:
         if (self.gt is None) == (self.ge is None) or (self.lt is None) == (self.le is None):
-            raise TypeError("a numeric field needs one lower bound (gt or ge) and one upper (lt or le)")
+            raise TypeError(
+                "a numeric field needs one lower bound (gt or ge) and one upper (lt or le)"
+            )
 
     def within(self, x: int | float) -> bool:
         # ints are compared with the float bounds exactly, never converted (no overflow)
@@ -159,6 +161,7 @@ def _pattern(regex: str, rule: str) -> Callable[[Any], str]:
             )
         return value
 
+    check.pattern = regex  # type: ignore[attr-defined]  # read by the schema-driven tests
     return check
 
 
@@ -166,6 +169,9 @@ def _covariate(value: Any) -> str:
     if not isinstance(value, str) or value not in COVARIATES:
         raise problem(unknown_name("covariate", value, COVARIATE_NAMES))
     return value
+
+
+_covariate.options = COVARIATE_NAMES  # type: ignore[attr-defined]  # for schema-driven tests
 
 
 def empty_when_null(value: Any) -> Any:
@@ -187,6 +193,7 @@ def choice(options: Any, what: str) -> BeforeValidator:
             raise problem(f"must be one of {listing(values)}{found(value)}")
         raise problem(unknown_name(what, value, values))
 
+    check.options = values  # type: ignore[attr-defined]  # read by the schema-driven tests
     return BeforeValidator(check)
 
 

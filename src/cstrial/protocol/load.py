@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cstrial.errors import ProtocolError, ProtocolProblem
+from cstrial.protocol.fields import unreadable
 from cstrial.protocol.models import Protocol
 from cstrial.protocol.overrides import OverrideError, set_path
 from cstrial.protocol.scenarios import scenario_problems
@@ -103,9 +104,32 @@ def _validated(
         what = "the file is empty" if data is None else "the top level is not a mapping"
         message = f"{what}: a protocol is a mapping of fields ({_TOP})"
         raise ProtocolError([*problems, ProtocolProblem("", message, lines.get(()))], source)
+    unreadable = _surrogates(data)
+    if unreadable:  # pydantic cannot even hold such text: report it before anything else
+        raise ProtocolError(in_file_order([*problems, *to_problems(unreadable, lines)]), source)
     context = {"written": data, "source_text": text, "source_path": path}
     protocol, found = check(data, context)
     problems = [*problems, *to_problems(found, lines), *scenario_problems(data, lines, found)]
     if problems or protocol is None:
         raise ProtocolError(in_file_order(problems), source)
     return protocol
+
+
+def _surrogates(node: Any, loc: tuple = ()) -> list[tuple[tuple, str]]:
+    """Each key or text holding a lone Unicode surrogate (YAML's "\\ud800"), which is not
+    text: it can be neither validated nor written as UTF-8."""
+    found: list[tuple[tuple, str]] = []
+    if isinstance(node, str):
+        reason = unreadable(node)
+        if reason and "surrogate" in reason:
+            found.append((loc, reason))
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(key, str) and (reason := unreadable(key)) and "surrogate" in reason:
+                found.append(((*loc, key), f"this key {reason}"))
+                continue
+            found += _surrogates(value, (*loc, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += _surrogates(value, (*loc, i))
+    return found

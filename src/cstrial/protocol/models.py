@@ -40,6 +40,7 @@ from cstrial.protocol.fields import (
     number,
     whole,
 )
+from cstrial.protocol.grid import MAX_GRID_POINTS, grid_names, grid_size, value_text
 from cstrial.protocol.limits import (
     MAX_ALLOCATION,
     MAX_CHUNK_SIZE,
@@ -51,7 +52,6 @@ from cstrial.protocol.limits import (
     MAX_SEED,
     MIN_LOOK_SPACING,
 )
-from cstrial.protocol.grid import MAX_GRID_POINTS, grid_names, grid_size, value_text
 from cstrial.protocol.messages import render_path, show
 from cstrial.protocol.vocabulary import (
     ANALYSES,
@@ -108,7 +108,9 @@ DropoutRate = Annotated[
 Parameter = Annotated[
     float, number(ge=-1e6, le=1e6, note="each spending family narrows this range further")
 ]
-Allocation = Annotated[int, whole(ge=1, le=MAX_ALLOCATION, note="a share of the ratio, e.g. 2 for 2:1")]
+Allocation = Annotated[
+    int, whole(ge=1, le=MAX_ALLOCATION, note="a share of the ratio, e.g. 2 for 2:1")
+]
 SampleSize = Annotated[
     int, whole(ge=2, le=MAX_SAMPLE_SIZE, note="total over all arms, at least 2 per arm")
 ]

@@ -14,15 +14,14 @@ order: adding a grid never changes the results of `base` or a named scenario.
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import warnings
-
 from cstrial.errors import NoEffectWarning, ProtocolError, ProtocolProblem, UsageError
-from cstrial.protocol.effects import is_null
 from cstrial.protocol.base import Found, Loc
+from cstrial.protocol.effects import is_null
 from cstrial.protocol.grid import grid_names, grid_points
 from cstrial.protocol.messages import render_path, show
 from cstrial.protocol.models import Protocol
