@@ -394,7 +394,8 @@ def test_two_hundred_protocols_drawn_from_the_schema_run_or_are_refused(drawn):
         ),
         ({"design.looks": [0.999999999, 1.0]}, "design.looks"),
         ({"design.looks": [0.005, 1.0]}, "design.looks"),
-        ({"design.looks": [0.01, 1.0]}, "design.looks"),  # 4 of 400 patients: < 2 per arm
+        # a first look at 3 of 100 patients: fewer than 2 per arm
+        ({"design.looks": [0.03, 1.0], "design.sample_size": 100}, "design.looks"),
         ({"name": "a" * 300}, "name"),
         ({"simulation.chunk_size": 10**250}, "simulation.chunk_size"),
         (
@@ -404,7 +405,7 @@ def test_two_hundred_protocols_drawn_from_the_schema_run_or_are_refused(drawn):
                 "design.sample_size": 1000,
             },
             "simulation.chunk_size",
-        ),  # fmt: skip
+        ),
         ({"population.inclusion": {"age": {"min": 200}}}, "population.inclusion"),
         ({"population.inclusion": {"age": {"min": 1e300}}}, "population.inclusion.age.min"),
     ],
