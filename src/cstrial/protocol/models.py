@@ -164,10 +164,21 @@ class Endpoint(Schema):
     components: Annotated[list[Component], BeforeValidator(empty_when_null)] = Field(
         default_factory=list
     )
+    # Yates's correction of the two-proportion z (R prop.test's default), as CS trials planned
+    continuity_correction: Flag = False
 
     @classmethod
     def cross_check(cls, data: dict[Any, Any]) -> Found:
-        return _endpoint_problems(data)
+        found = _endpoint_problems(data)
+        if data.get("continuity_correction") is True and data.get("analysis") != "two-proportion":
+            found.append(
+                (
+                    ("continuity_correction",),
+                    "is for the two-proportion analysis only (Yates's correction of its z), "
+                    f"found analysis {show(data.get('analysis'))}",
+                )
+            )
+        return found
 
 
 def _endpoint_problems(data: dict[Any, Any]) -> Found:
