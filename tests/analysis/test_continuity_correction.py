@@ -85,7 +85,7 @@ def test_continuity_correction_is_only_for_the_two_proportion_analysis(tmp_path)
     path = tmp_path / "p.yaml"
     path.write_text(text)
     with pytest.raises(
-        ProtocolError, match="endpoints.primary.continuity_correction: is for the two-proportion"
+        ProtocolError, match=r"endpoints\.primary\.continuity_correction: is for the two-proportion"
     ):
         load_protocol(path)
 
