@@ -182,3 +182,18 @@ def test_the_run_table_fits_100_columns_without_cutting_a_number(tmp_path, monke
         assert f"{row.power_ci_low:.3f}-{row.power_ci_high:.3f}" in text
         assert f"{row.mean_estimate:+.4f}" in text and f"{row.true_effect:+.4f}" in text
         assert f"{row.expected_duration_months:.1f}" in text
+
+
+# --------------------------------------------------------------------------- sample-size
+
+
+def test_sample_size_prints_the_interval_on_the_simulated_n(tmp_path):
+    fixed = ASSETS / "sample-size-rr.yaml"
+    args = ["sample-size", fixed, "--power", "0.9", "--n-sims", 100, "--jobs", 1,
+            "--out", tmp_path]  # fmt: skip
+    shown = invoke(*args)
+    assert shown.exit_code == 0, shown.output
+    low, high = _json(invoke(*args, "--json").output)["sample_size_interval"]
+    assert low < high
+    assert f"95% interval on the simulated N (Monte Carlo error of the fitted curve): " \
+        f"{low:.0f} to {high:.0f}" in shown.output  # fmt: skip
