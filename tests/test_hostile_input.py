@@ -676,3 +676,12 @@ def test_a_full_disk_through_the_cli_names_the_path(write_protocol, tmp_path, mo
         in result.output
     )
     assert _leftovers(tmp_path / "run") == []
+
+
+def test_an_unsupported_feature_is_refused_naming_the_field_and_what_is_supported():
+    """A first user's protocol asking for response-adaptive randomisation (first-hours review)."""
+    path = ASSETS / "unsupported" / "response-adaptive.yaml"
+    result = invoke("validate", path)
+    assert_handled(result, path, "allocation: adaptive", codes=(2,))
+    assert "arms[1].allocation: must be a whole number ≥ 1 and ≤ 100" in result.output
+    assert "response-adaptive allocation is not available" in result.output

@@ -36,7 +36,7 @@ CASES = [
     {"file": "negative_sample_size", "path": "design.sample_size", "line": 16,
      "phrase": "found -600"},
     {"file": "allocation_zero", "path": "arms[1].allocation", "line": 11,
-     "phrase": "must be a whole number ≥ 1 and ≤ 100 (a share of the ratio, e.g. 2 for 2:1), found 0"},
+     "phrase": "must be a whole number ≥ 1 and ≤ 100 (a fixed share of the randomisation ratio, e.g. 2 for 2:1; response-adaptive allocation is not available), found 0"},
     {"file": "looks_not_increasing", "path": "design.looks", "line": 18,
      "phrase": "must increase and end at 1.0, found [0.5, 0.4, 1.0]"},
     {"file": "horizon_beyond_365_days", "path": "endpoints.primary.horizon_days", "line": 14,

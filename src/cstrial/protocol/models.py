@@ -109,7 +109,12 @@ Parameter = Annotated[
     float, number(ge=-1e6, le=1e6, note="each spending family narrows this range further")
 ]
 Allocation = Annotated[
-    int, whole(ge=1, le=MAX_ALLOCATION, note="a share of the ratio, e.g. 2 for 2:1")
+    int,
+    whole(
+        ge=1,
+        le=MAX_ALLOCATION,
+        note="a fixed share of the randomisation ratio, e.g. 2 for 2:1; response-adaptive allocation is not available",
+    ),
 ]
 SampleSize = Annotated[
     int, whole(ge=2, le=MAX_SAMPLE_SIZE, note="total over all arms, at least 2 per arm")
