@@ -571,6 +571,7 @@ def test_yaml_is_only_loaded_safely():
         ({}, ("--n-sims", 10**9), "--n-sims must be between"),
         ({}, ("--n-sims", 0), "--n-sims must be between"),
         ({}, ("--seed", -1), "--seed"),
+        ({}, ("--seed", 10**23), "--seed must be a whole number from 0 to"),
     ],
 )
 def test_a_run_too_large_or_impossible_is_a_clear_error(

@@ -42,7 +42,7 @@ from cstrial.engine.summary import SummaryAccumulator
 from cstrial.engine.tables import patients_schema, trials_schema
 from cstrial.errors import ConvergenceWarning, CstrialError, InfeasibleDesignError, UsageError
 from cstrial.protocol import Protocol, expand_scenarios, load_protocol, select_scenarios
-from cstrial.protocol.limits import MAX_N_SIMS, MAX_PATIENTS_PER_CHUNK
+from cstrial.protocol.limits import MAX_N_SIMS, MAX_PATIENTS_PER_CHUNK, MAX_SEED
 from cstrial.protocol.scenarios import warn_if_no_arm_differs
 from cstrial.results import AtomicParquetWriter, RunResult, write_json_atomic, write_table_atomic
 
@@ -185,8 +185,8 @@ def warn_if_fits_failed(failures: list[tuple[str, str, int, int]]) -> None:
 def _check_options(n_sims: int, seed: int, save_patients: int, jobs: int | None) -> None:
     if not 1 <= n_sims <= MAX_N_SIMS:
         raise UsageError("n_sims", f"must be between 1 and {MAX_N_SIMS:,}, found {n_sims:,}")
-    if seed < 0:
-        raise UsageError("seed", f"must be a non-negative integer, found {seed}")
+    if not 0 <= seed <= MAX_SEED:
+        raise UsageError("seed", f"must be a whole number from 0 to {MAX_SEED:,}, found {seed}")
     if save_patients < 0:
         raise UsageError("save_patients", f"must be 0 or more, found {save_patients}")
     check_jobs(jobs)
