@@ -898,13 +898,13 @@ def _progress_lines(description: str, step: float = 0.05):
     import time
 
     started = time.monotonic()
-    shown = {"next": 0.0, "total": None}
+    shown: dict[str, float] = {"next": 0.0, "total": -1.0}
 
     def progress(done: int, total: int) -> None:
         if total <= 0:
             return
         if total != shown["total"]:  # a new search stage (sample-size) or design (compare)
-            shown["total"], shown["next"] = total, 0.0
+            shown["total"], shown["next"] = float(total), 0.0
         fraction = done / total
         if fraction + 1e-12 < shown["next"] and done < total:
             return

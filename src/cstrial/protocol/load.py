@@ -32,7 +32,8 @@ def load_protocol(path: str | Path, overrides: Mapping[str, Any] | None = None) 
     field path, including problems of its scenarios and of the overrides.
     """
     path = Path(path)
-    text = _read(path)
+    text: str | None = _read(path)
+    assert text is not None
     parsed = parse_yaml(text)
     if parsed.data is None and parsed.problems:  # a YAML syntax error
         raise ProtocolError(parsed.problems, str(path))

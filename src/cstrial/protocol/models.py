@@ -676,8 +676,9 @@ def _limit_problems(design: Any, simulation: Any, n_arms: int) -> Found:
                 )
             )
     looks = design.get("looks") if isinstance(design, dict) else None
-    wellformed = isinstance(looks, list) and looks and all(is_number(t) for t in looks)
-    if wellformed and MIN_LOOK_SPACING <= looks[0] <= 1 and size >= 2 * n_arms:
+    if not isinstance(looks, list) or not looks or not all(is_number(t) for t in looks):
+        return found
+    if MIN_LOOK_SPACING <= looks[0] <= 1 and size >= 2 * n_arms:
         first = math.ceil(looks[0] * size - 1e-9)
         if first < 2 * n_arms:
             found.append(
