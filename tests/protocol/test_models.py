@@ -225,7 +225,10 @@ def test_a_list_of_values_is_not_empty(data, problems) -> None:
     [
         ({}, "needs min, max or both, e.g. {min: 18, max: 90}"),
         ({"min": 90, "max": 18}, "min (90) must not exceed max (18)"),
-        ({"min": "18"}, "must be a number between -1000000 and 1000000 (beyond any value of any covariate, in its unit), found '18' (this is text: remove the quotes)"),
+        (
+            {"min": "18"},
+            "must be a number between -1000000 and 1000000 (beyond any value of any covariate, in its unit), found '18' (this is text: remove the quotes)",
+        ),
         ({"low": 18}, "unknown field 'low' (allowed: min, max)"),
     ],
 )
