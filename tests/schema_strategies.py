@@ -141,6 +141,8 @@ def _walk(
     bounds = next((bounds_of(m) for m in metadata if bounds_of(m) is not None), None)
     members = _members(tp)
     maybe_none = (lambda s: st.one_of(st.none(), s)) if optional else (lambda s: s)
+    if bounds is not None and not bounds.explicit:
+        return [Leaf(path, "number", st.floats(), None)]  # half-bounded: the bounds test fails
     if bounds is not None:
         integer = members[0] is int
         return [Leaf(path, "number", maybe_none(numbers(bounds, integer, valid)), bounds)]
