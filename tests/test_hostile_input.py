@@ -302,7 +302,7 @@ def assert_handled(result, path: Path, change, codes=(0, 2)) -> None:
     if result.exit_code == 2:
         assert _NAMED.search(result.output), f"{change}: no field named in\n{result.output}"
         for line in result.output.splitlines():
-            if line.startswith("  • "):  # a protocol problem: where, then what
+            if line.startswith("  • ") and not line.startswith("  • is "):  # where, then what
                 assert re.match(r"  • (line \d+, )?\S+: ", line), f"{change}: {line}"
 
 
@@ -686,3 +686,27 @@ def test_an_unsupported_feature_is_refused_naming_the_field_and_what_is_supporte
     assert_handled(result, path, "allocation: adaptive", codes=(2,))
     assert "arms[1].allocation: must be a whole number ≥ 1 and ≤ 100" in result.output
     assert "response-adaptive allocation is not available" in result.output
+
+
+@pytest.mark.parametrize(
+    ("grid", "phrase"),
+    [
+        (
+            {"design.sample_size": list(range(100, 600)), "design.alpha": [0.01, 0.02, 0.025]},
+            "grid: has 500 × 3 = 1500 points, more than 1000",
+        ),
+        (
+            {"design.sample_size": list(range(100, 10_100)), "design.alpha": [0.01, 0.025]},
+            "= 20000 points, more than 1000",
+        ),
+        (
+            {"population.inclusion.il6_pg_ml": [{"min": m} for m in range(0, 200, 2)]},
+            "the scenarios have 101 different populations",
+        ),
+    ],
+)
+def test_a_grid_too_large_to_compute_is_refused_in_seconds(grid, phrase, write_protocol):
+    path = write_protocol({"grid": grid})
+    result = invoke("validate", path, seconds=30)
+    assert_handled(result, path, "grid", codes=(2,))
+    assert phrase in result.output

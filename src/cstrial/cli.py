@@ -289,13 +289,15 @@ def _print_summary(result) -> None:
 def validate(protocol: ProtocolArg, settings: SetOpt = None, as_json: JsonOpt = False) -> None:
     """Check a protocol; print it resolved, with the eligible fraction of each scenario."""
     from cstrial.population.eligibility import check_eligibility
-    from cstrial.population.reference import eligibility
+    from cstrial.population.reference import check_populations, eligibility
     from cstrial.protocol import expand_scenarios
     from cstrial.protocol.scenarios import warn_if_no_arm_differs
 
     loaded = _load(protocol, settings)
+    expanded = expand_scenarios(loaded)
+    check_populations(expanded)
     scenarios: list[dict[str, Any]] = [
-        {"scenario": s.name, **eligibility(s.protocol.population)} for s in expand_scenarios(loaded)
+        {"scenario": s.name, **eligibility(s.protocol.population)} for s in expanded
     ]
     for s in scenarios:  # as `run` would refuse it, before any simulation
         check_eligibility(

@@ -41,6 +41,7 @@ from cstrial.engine.simulate import ChunkResult, one_blas_thread
 from cstrial.engine.summary import SummaryAccumulator
 from cstrial.engine.tables import patients_schema, trials_schema
 from cstrial.errors import ConvergenceWarning, CstrialError, InfeasibleDesignError, UsageError
+from cstrial.population.reference import check_populations
 from cstrial.protocol import Protocol, expand_scenarios, load_protocol, select_scenarios
 from cstrial.protocol.limits import MAX_N_SIMS, MAX_PATIENTS_PER_CHUNK, MAX_SEED
 from cstrial.protocol.scenarios import warn_if_no_arm_differs
@@ -87,6 +88,7 @@ def run(
     started = time.perf_counter()
 
     scenarios = select_scenarios(expand_scenarios(protocol), scenario)
+    check_populations(scenarios)
     if any(s.index == 0 for s in scenarios):
         warn_if_no_arm_differs(protocol)
     chunk_size = sim.chunk_size

@@ -42,3 +42,7 @@ MAX_NAME_LENGTH = 64
 
 MAX_TEXT_LENGTH = 2_000
 """Characters in free text (the title)."""
+
+MAX_POPULATIONS = 64
+"""Distinct eligible populations (inclusion/exclusion) over a protocol's scenarios and grid:
+each needs its own reference population of 200,000 eligible patients (seconds each)."""
