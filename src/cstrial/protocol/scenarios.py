@@ -22,7 +22,7 @@ from typing import Any
 from cstrial.errors import NoEffectWarning, ProtocolError, ProtocolProblem, UsageError
 from cstrial.protocol.base import Found, Loc
 from cstrial.protocol.effects import is_null
-from cstrial.protocol.grid import grid_names, grid_points
+from cstrial.protocol.grid import MAX_GRID_POINTS, grid_names, grid_points, grid_size
 from cstrial.protocol.messages import render_path, show
 from cstrial.protocol.models import Protocol
 from cstrial.protocol.overrides import OverrideError, set_path
@@ -110,6 +110,8 @@ def _grid_problems(written: dict[str, Any], lines: Lines, base: Found) -> list[P
         return []
     # a malformed entry is reported by the schema; the others are still checked
     wellformed = {k: v for k, v in grid.items() if isinstance(k, str) and isinstance(v, list) and v}
+    if grid_size(wellformed) > MAX_GRID_POINTS:
+        return []  # refused as a whole by the schema, before any point is checked
     problems = []
     for path, values in wellformed.items():
         for j, value in enumerate(values):
