@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import errno
+import json
 import math
+import re
 import signal
 import tempfile
 from pathlib import Path
@@ -20,14 +22,16 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from schema_strategies import render, schema_leaves, schema_protocol
 from typer.testing import CliRunner
 
 import cstrial
 from cstrial.cli import app
 from cstrial.engine import run
 from cstrial.errors import CstrialError
+from cstrial.protocol import Protocol
 
 ASSETS = Path(__file__).parent / "assets"
 BASES = {name: yaml.safe_load((ASSETS / f"{name}.yaml").read_text()) for name in ("valid", "small")}
@@ -251,6 +255,188 @@ def test_a_mutated_protocol_runs_or_fails_cleanly(data):
             assert not (out / "trials.parquet").exists(), change
 
 
+# --------------------------------------------------------------------------- from the schema itself
+
+LEAVES = schema_leaves(Protocol)
+ACCEPTED = schema_leaves(Protocol, valid=True)  # values each field accepts: they reach the engine
+RUNNABLE = st.one_of(
+    schema_protocol(BASES["small"], ACCEPTED),
+    schema_protocol(BASES["small"], ACCEPTED),
+    schema_protocol(BASES["small"], ACCEPTED),
+    schema_protocol(BASES["small"], LEAVES),
+)
+SCHEMA_TIME_LIMIT = 60  # seconds: a hang is anything slower
+# every rejection names where the problem is: a field path, or the option
+_NAMED = re.compile(
+    r"(^|\s)(name|title|population|arms|endpoints|design|simulation|scenarios|grid)\b"
+    r"|--[a-z]",
+    re.MULTILINE,
+)
+
+
+def test_every_numeric_field_declares_explicit_bounds():
+    """A new numeric field must say how small and how large it may be (protocol.limits)."""
+    numeric = [leaf for leaf in LEAVES if leaf.kind == "number"]
+    unbounded = [render(leaf.path) for leaf in numeric if leaf.bounds is None]
+    assert unbounded == [], f"numeric fields without explicit bounds: {unbounded}"
+    assert len(numeric) >= 15  # the walk does reach the numbers (sample_size, alpha, looks ...)
+    effect_numbers = [
+        leaf
+        for model in ("RiskRatio", "Il6Mediated", "Pkpd")
+        for leaf in schema_leaves(getattr(cstrial.protocol, model))
+        if leaf.kind == "number"
+    ]
+    assert effect_numbers and all(leaf.bounds is not None for leaf in effect_numbers)
+    ranges = schema_leaves(cstrial.protocol.Range)
+    assert ranges and all(leaf.bounds is not None for leaf in ranges)
+
+
+def assert_handled(result, path: Path, change, codes=(0, 2)) -> None:
+    """Exit 0 or 2, no traceback, a message naming the field, nothing raw on the terminal."""
+    crash = result.exception if not isinstance(result.exception, SystemExit) else None
+    assert crash is None, f"{change}: unhandled {type(crash).__name__}: {crash}"
+    assert "Traceback" not in result.output, change
+    assert result.exit_code in codes, f"{change}: exit {result.exit_code}\n{result.output}"
+    assert "\x1b" not in result.output, f"{change}: a raw escape reached the terminal"
+    assert not re.search("[\ud800-\udfff]", result.output), f"{change}: a lone surrogate"
+    if result.exit_code == 2:
+        assert _NAMED.search(result.output), f"{change}: no field named in\n{result.output}"
+        for line in result.output.splitlines():
+            if line.startswith("  • ") and not line.startswith("  • is "):  # where, then what
+                assert re.match(r"  • (line \d+, )?\S+: ", line), f"{change}: {line}"
+
+
+def _write_any(data: dict, folder: Path) -> Path:
+    path = folder / "protocol.yaml"
+    text = yaml.safe_dump(data, allow_unicode=False, sort_keys=False)  # surrogates as escapes
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _check_validate(data, changes) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _write_any(data, Path(tmp))
+        result = invoke("validate", path, seconds=SCHEMA_TIME_LIMIT)
+    assert_handled(result, path, changes)
+
+
+def _check_run(data, changes) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _write_any(data, Path(tmp))
+        out = Path(tmp) / "run"
+        result = invoke(
+            "run", path, "--n-sims", 20, "--jobs", 1, "--out", out, "--json",
+            seconds=SCHEMA_TIME_LIMIT,
+        )  # fmt: skip
+        assert_handled(result, path, changes)
+        if result.exit_code != 0:
+            assert not (out / "trials.parquet").exists(), changes
+            return
+    # a run that succeeds has numbers: no NaN or inf power, a trial of some patients
+    text = result.output[result.output.index("{") :]
+    for row in json.loads(text)["summary"]:
+        assert row["power"] is not None and 0 <= row["power"] <= 1, (changes, row)
+        assert row["expected_n"] is not None and row["expected_n"] > 0, (changes, row)
+
+
+SCHEMA_SETTINGS = {
+    "deadline": None,
+    # each example is a CLI call of up to seconds: report the example found, do not shrink it
+    "phases": [Phase.explicit, Phase.reuse, Phase.generate],
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+}
+
+
+@settings(max_examples=25, **SCHEMA_SETTINGS)
+@given(drawn=schema_protocol(BASES["small"], LEAVES))
+def test_a_protocol_drawn_from_the_schema_validates_or_names_the_field(drawn):
+    _check_validate(*drawn)
+
+
+@pytest.mark.slow
+@settings(max_examples=1000, **SCHEMA_SETTINGS)
+@given(drawn=schema_protocol(BASES["small"], LEAVES))
+def test_a_thousand_protocols_drawn_from_the_schema_validate_or_name_the_field(drawn):
+    _check_validate(*drawn)
+
+
+@settings(max_examples=4, **SCHEMA_SETTINGS)
+@given(drawn=RUNNABLE)
+def test_a_protocol_drawn_from_the_schema_runs_or_is_refused(drawn):
+    _check_run(*drawn)
+
+
+@pytest.mark.slow
+@settings(max_examples=200, **SCHEMA_SETTINGS)
+@given(drawn=RUNNABLE)
+def test_two_hundred_protocols_drawn_from_the_schema_run_or_are_refused(drawn):
+    _check_run(*drawn)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"simulation.seed": 2**1100}, "simulation.seed"),
+        ({"design.sample_size": 2**1100}, "design.sample_size"),
+        ({"arms.0.allocation": 2**64}, "arms[0].allocation"),
+        ({"arms.0.allocation": 10**9}, "arms[0].allocation"),
+        ({"title": "ab\ud800cd"}, "title"),
+        ({"design.alpha": 1e-300}, "design.alpha"),
+        ({"design.power": 1e-300}, "design.power"),
+        ({"design.dropout.rate_per_year": 1e308}, "design.dropout.rate_per_year"),
+        ({"design.accrual.ramp_up_months": 1e308}, "design.accrual.ramp_up_months"),
+        ({"design.accrual.patients_per_month": 5e-324}, "design.accrual.patients_per_month"),
+        ({"design.accrual.patients_per_month": 0.05}, "design.accrual.patients_per_month"),
+        ({"endpoints.primary.horizon_days": 5e-324}, "endpoints.primary.horizon_days"),
+        (
+            {"design.efficacy": {"spending": "hwang-shih-decani", "parameter": -1000}},
+            "design.efficacy.parameter",
+        ),
+        ({"design.looks": [0.999999999, 1.0]}, "design.looks"),
+        ({"design.looks": [0.005, 1.0]}, "design.looks"),
+        # a first look at 3 of 100 patients: fewer than 2 per arm
+        ({"design.looks": [0.03, 1.0], "design.sample_size": 100}, "design.looks"),
+        ({"name": "a" * 300}, "name"),
+        ({"simulation.chunk_size": 10**250}, "simulation.chunk_size"),
+        (
+            {
+                "simulation.chunk_size": 100_000,
+                "simulation.n_sims": 100_000,
+                "design.sample_size": 1000,
+            },
+            "simulation.chunk_size",
+        ),
+        ({"population.inclusion": {"age": {"min": 200}}}, "population.inclusion"),
+        ({"population.inclusion": {"age": {"min": 1e300}}}, "population.inclusion.age.min"),
+    ],
+)
+def test_each_hostile_value_found_is_refused_by_validate_naming_the_field(
+    overrides, field, write_protocol
+):
+    path = write_protocol(overrides)
+    result = invoke("validate", path, seconds=SCHEMA_TIME_LIMIT)
+    assert_handled(result, path, overrides, codes=(2,))
+    assert field in result.output
+
+
+def test_escape_sequences_in_an_unknown_key_are_shown_escaped(write_protocol):
+    path = write_protocol({"design.\x1b[31mred\x1b[0m": 1, "arms.0.\u202ename": 2})
+    result = invoke("validate", path)
+    assert_handled(result, path, "escapes", codes=(2,))
+    assert "design.\\x1b[31mred\\x1b[0m: unknown field" in result.output
+    assert "\\u202e" in result.output
+
+
+def test_a_protocol_whose_arms_cannot_differ_warns_that_power_is_the_type_one_error(
+    write_protocol,
+):
+    path = write_protocol({"arms.1.effect.value": 1.0})
+    result = invoke("validate", path)
+    assert result.exit_code == 0
+    assert "warning: no active arm differs from the control arm" in result.output
+    assert "power is the type I error" in result.output
+
+
 # --------------------------------------------------------------------------- hostile YAML text
 
 SMALL = (ASSETS / "small.yaml").read_text()
@@ -358,16 +544,34 @@ def test_yaml_is_only_loaded_safely():
 @pytest.mark.parametrize(
     ("overrides", "options", "phrase"),
     [
-        ({"design.sample_size": 10**9}, ("--n-sims", 1), "Lower simulation.chunk_size"),
-        ({"design.sample_size": 10**100}, ("--n-sims", 1), "Lower simulation.chunk_size"),
+        ({"design.sample_size": 10**9}, ("--n-sims", 1), "design.sample_size: must be a whole"),
+        ({"design.sample_size": 10**100}, ("--n-sims", 1), "design.sample_size: must be a whole"),
+        (
+            {"design.sample_size": 900_000, "simulation.chunk_size": 100},
+            ("--n-sims", 1000),
+            "simulation.chunk_size: a chunk of 100 trials of 900,000 patients holds 90,000,000",
+        ),
+        # the protocol's chunk fits, but --n-sims does not shrink it: refused before any work
+        (
+            {
+                "design.sample_size": 900_000,
+                "design.accrual.patients_per_month": 10_000,
+                "simulation.chunk_size": 30,
+                "simulation.n_sims": 5,
+            },
+            ("--n-sims", 1000),
+            "Lower simulation.chunk_size",
+        ),
         (
             {"simulation.chunk_size": 10**9, "design.sample_size": 100_000},
             ("--n-sims", 10**6),
             "chunk",
         ),
-        ({"simulation.n_sims": 10**18}, (), "--n-sims must be between"),
+        ({"simulation.n_sims": 10**18}, (), "simulation.n_sims: must be a whole number"),
+        ({}, ("--n-sims", 10**9), "--n-sims must be between"),
         ({}, ("--n-sims", 0), "--n-sims must be between"),
         ({}, ("--seed", -1), "--seed"),
+        ({}, ("--seed", 10**23), "--seed must be a whole number from 0 to"),
     ],
 )
 def test_a_run_too_large_or_impossible_is_a_clear_error(
@@ -376,7 +580,7 @@ def test_a_run_too_large_or_impossible_is_a_clear_error(
     protocol = write_protocol(overrides)
     result = invoke("run", protocol, *options, "--jobs", 1, "--out", tmp_path / "run")
     assert_clean(result)
-    assert result.exit_code != 0
+    assert result.exit_code == 2, result.output  # invalid input, refused before any work
     assert phrase in result.output
     assert not (tmp_path / "run" / "trials.parquet").exists()
 
@@ -473,3 +677,36 @@ def test_a_full_disk_through_the_cli_names_the_path(write_protocol, tmp_path, mo
         in result.output
     )
     assert _leftovers(tmp_path / "run") == []
+
+
+def test_an_unsupported_feature_is_refused_naming_the_field_and_what_is_supported():
+    """A first user's protocol asking for response-adaptive randomisation (first-hours review)."""
+    path = ASSETS / "unsupported" / "response-adaptive.yaml"
+    result = invoke("validate", path)
+    assert_handled(result, path, "allocation: adaptive", codes=(2,))
+    assert "arms[1].allocation: must be a whole number ≥ 1 and ≤ 100" in result.output
+    assert "response-adaptive allocation is not available" in result.output
+
+
+@pytest.mark.parametrize(
+    ("grid", "phrase"),
+    [
+        (
+            {"design.sample_size": list(range(100, 600)), "design.alpha": [0.01, 0.02, 0.025]},
+            "grid: has 500 × 3 = 1500 points, more than 1000",
+        ),
+        (
+            {"design.sample_size": list(range(100, 10_100)), "design.alpha": [0.01, 0.025]},
+            "= 20000 points, more than 1000",
+        ),
+        (
+            {"population.inclusion.il6_pg_ml": [{"min": m} for m in range(0, 200, 2)]},
+            "the scenarios have 101 different populations",
+        ),
+    ],
+)
+def test_a_grid_too_large_to_compute_is_refused_in_seconds(grid, phrase, write_protocol):
+    path = write_protocol({"grid": grid})
+    result = invoke("validate", path, seconds=30)
+    assert_handled(result, path, "grid", codes=(2,))
+    assert phrase in result.output

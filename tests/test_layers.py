@@ -35,6 +35,7 @@ LAYERS = {
     "engine": 6,
     "sample_size": 7,
     "compare": 7,
+    "power_curve": 7,
     "verify": 7,
     "report": 7,
     "model_docs": 7,

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cstrial import __version__
-from cstrial.errors import CstrialError, UsageError
+from cstrial.errors import CstrialError, UsageError, printable
 
 # The command-line name of each library parameter a UsageError can name (default: --name).
 FLAGS = {"n": "--n", "max_n": "--max-n"}
@@ -33,7 +33,7 @@ class _Commands(typer.core.TyperGroup):
             try:
                 return super().invoke(ctx)
             except CstrialError as error:
-                err_console.print(_message(error), markup=False)
+                err_console.print(printable(_message(error)), markup=False)
                 raise typer.Exit(error.exit_code) from None
 
 
@@ -75,6 +75,17 @@ ScenarioOpt = Annotated[
         help="Run only this scenario (`base` is the protocol as written); repeat it for several."
     ),
 ]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="PATH=VALUE",
+        help="Change the protocol before anything else, as a scenario's set does: a dotted "
+        "path and a YAML value, e.g. --set design.sample_size=800 --set "
+        "arms.tocilizumab.effect.blockade=0.5. Repeat it for several.",
+        show_default=False,
+    ),
+]
 SavePatientsOpt = Annotated[
     int | None,
     typer.Option("--save-patients", help="Write patients.parquet for the first K replicates."),
@@ -101,7 +112,7 @@ def _show_warning(
     line: str | None = None,
 ) -> None:
     # statistical caveats speak to the user: one plain line, no source location
-    err_console.print(f"warning: {message}", markup=False)
+    err_console.print(printable(f"warning: {message}"), markup=False)
 
 
 def _version(value: bool) -> None:
@@ -120,6 +131,34 @@ def _main(
     ] = False,
 ) -> None:
     """In-silico trials of IL-6 blockade in cardiogenic shock: power, sample size, interim looks."""
+
+
+def _overrides(settings: list[str] | None) -> dict[str, Any]:
+    """`--set PATH=VALUE` options as {path: value}, each value read as YAML (800, 0.5, true, [C, D])."""
+    import yaml
+
+    overrides: dict[str, Any] = {}
+    for setting in settings or []:
+        path, sep, text = setting.partition("=")
+        path = path.strip()
+        if not sep or not path:
+            raise UsageError(
+                "set",
+                f"must be PATH=VALUE, such as design.sample_size=800, found {setting!r}",
+            )
+        try:
+            value = yaml.safe_load(text) if text.strip() else text
+        except yaml.YAMLError:
+            value = text  # not YAML: the text itself, which the schema then judges
+        overrides[path] = value
+    return overrides
+
+
+def _load(protocol: Path, settings: list[str] | None):
+    """The protocol file with the --set overrides in place."""
+    from cstrial.protocol import load_protocol
+
+    return load_protocol(protocol, _overrides(settings))
 
 
 def _interactive() -> bool:
@@ -164,6 +203,7 @@ def run(
             "The manifest records it.",
         ),
     ] = None,
+    settings: SetOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Simulate the protocol's trials and write trials.parquet, summary.parquet and manifest.json."""
@@ -172,9 +212,10 @@ def run(
 
     model = ModelParameters.of(_assignments(parameter or [], "--parameter"))
 
-    with _progress_bar("simulating", _interactive() and not as_json) as progress:
+    loaded = _load(protocol, settings)
+    with _progress_bar("simulating", not as_json) as progress:
         result = run_protocol(
-            protocol,
+            loaded,
             n_sims=n_sims,
             seed=seed,
             jobs=jobs,
@@ -202,14 +243,17 @@ def _print_summary(result) -> None:
     summary = result.summary
     # the enrichment trade-off: shown when scenarios differ in who is eligible
     enrichment = summary["eligible_fraction"].nunique() > 1
-    table = Table(
-        title=f"{result.manifest['protocol']['name']}: {int(summary['n_sims'].iloc[0])} trials per scenario"
-    )
+    comparisons = list(dict.fromkeys(summary["comparison"]))
+    one = len(comparisons) == 1  # then the comparison goes in the title, not in every row
+    controls = {c.rpartition(" vs ")[2] for c in comparisons}
+    shared = f" vs {controls.pop()}" if len(controls) == 1 and not one else ""
+    title = f"{result.manifest['protocol']['name']}: {int(summary['n_sims'].iloc[0])} trials per scenario"
+    title += f", {comparisons[0]}" if one else f", each arm{shared}" if shared else ""
+    table = _table(title)
     for column in (
         "scenario",
-        "comparison",
+        *(() if one else ("arm" if shared else "comparison",)),
         "power",
-        "SE",
         "95% CI",
         "control",
         "treatment",
@@ -220,14 +264,13 @@ def _print_summary(result) -> None:
         *(("eligible", "screened per enrolled") if enrichment else ()),
     ):
         table.add_column(
-            column, justify="left" if column in ("scenario", "comparison") else "right"
+            column, justify="left" if column in ("scenario", "comparison", "arm") else "right"
         )
     for row in summary.itertuples():
         table.add_row(
             row.scenario,
-            row.comparison,
+            *(() if one else (row.comparison.removesuffix(shared),)),
             _number(row.power),
-            _number(row.power_se, 4),
             f"{row.power_ci_low:.3f}-{row.power_ci_high:.3f}",
             _number(row.control_rate),
             _number(row.treatment_rate),
@@ -241,13 +284,15 @@ def _print_summary(result) -> None:
                 else ()
             ),
         )
-    out_console.print(table)
+    out_console.print(_fit(table))
     looks = sum(1 for c in summary.columns if c.startswith("reject_look_"))
     if looks > 1:
         records = summary.to_dict(orient="records")
-        out_console.print(_stopping_table(records, ("scenario", "comparison"), looks))
+        keys = ("scenario",) if one else ("scenario", "comparison")
+        out_console.print(_fit(_stopping_table(records, keys, looks)))
     out_console.print(
-        "power = share of trials rejecting H0 (one-sided); control/treatment = deaths by the horizon;\n"
+        "power = share of trials rejecting H0 (one-sided; under a null scenario it is the type I\n"
+        "error), with its exact 95% CI (Clopper-Pearson); control/treatment = deaths by the horizon;\n"
         "estimate (mean over trials) and true effect on the analysis's scale: risk difference\n"
         "(treatment - control), hazard ratio, probabilistic index, win ratio or common odds\n"
         "ratio of a better outcome (proportional-odds: > 1 favours treatment).\n"
@@ -256,29 +301,38 @@ def _print_summary(result) -> None:
 
 
 @app.command()
-def validate(protocol: ProtocolArg, as_json: JsonOpt = False) -> None:
+def validate(protocol: ProtocolArg, settings: SetOpt = None, as_json: JsonOpt = False) -> None:
     """Check a protocol; print it resolved, with the eligible fraction of each scenario."""
-    from cstrial.population.reference import eligibility
-    from cstrial.protocol import expand_scenarios, load_protocol
+    from cstrial.population.eligibility import check_eligibility
+    from cstrial.population.reference import check_populations, eligibility
+    from cstrial.protocol import expand_scenarios
+    from cstrial.protocol.scenarios import warn_if_no_arm_differs
 
-    loaded = load_protocol(protocol)
+    loaded = _load(protocol, settings)
+    expanded = expand_scenarios(loaded)
+    check_populations(expanded)
     scenarios: list[dict[str, Any]] = [
-        {"scenario": s.name, **eligibility(s.protocol.population)} for s in expand_scenarios(loaded)
+        {"scenario": s.name, **eligibility(s.protocol.population)} for s in expanded
     ]
+    for s in scenarios:  # as `run` would refuse it, before any simulation
+        check_eligibility(
+            s["eligible_fraction"], None if s["scenario"] == "base" else s["scenario"]
+        )
+    warn_if_no_arm_differs(loaded)
     if as_json:
         out_console.print_json(
             json.dumps({"valid": True, "protocol": loaded.resolved_yaml(), "scenarios": scenarios})
         )
         return
     out_console.print(loaded.resolved_yaml(), markup=False)
-    table = Table(title=f"{protocol} is valid")
+    table = _table(title=f"{protocol} is valid")
     for column in ("scenario", "eligible fraction", "screened per enrolled"):
         table.add_column(column, justify="left" if column == "scenario" else "right")
     for s in scenarios:
         table.add_row(
             s["scenario"], f"{s['eligible_fraction']:.1%}", _number(s["screened_per_enrolled"], 2)
         )
-    out_console.print(table)
+    out_console.print(_fit(table))
 
 
 @app.command()
@@ -339,7 +393,7 @@ def boundaries(
     if as_json:
         out_console.print_json(json.dumps(payload))
         return
-    table = Table(
+    table = _table(
         title=f"{efficacy} efficacy, alpha = {alpha} one-sided"
         + (f"; {futility} futility ({'binding' if binding else 'non-binding'})" if futility else "")
     )
@@ -364,7 +418,7 @@ def boundaries(
             _number(payload["cumulative_alpha"][k], 5),
             "-" if futility_z is None or futility_z[k] is None else _number(futility_z[k], 4),
         )
-    out_console.print(table)
+    out_console.print(_fit(table))
     out_console.print(
         f"inflation factor {payload['inflation_factor']:.4f}; power {characteristics.power:.4f}; "
         f"expected information (fraction of maximum) H0 {characteristics.expected_information_h0:.3f}, "
@@ -396,7 +450,7 @@ def verify(
     """Re-run a finished run from its manifest; exit 1 naming each file and column that differs."""
     from cstrial.verify import verify_run
 
-    with _progress_bar("re-running", _interactive() and not as_json) as progress:
+    with _progress_bar("re-running", not as_json) as progress:
         report = verify_run(run_dir, jobs=jobs, rtol=rtol, progress=progress)
     if as_json:
         out_console.print_json(json.dumps(report.to_dict()))
@@ -448,6 +502,7 @@ def sample_size(
             "default results/<protocol name>/sample_size/."
         ),
     ] = None,
+    settings: SetOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Smallest total sample size giving the target power to the primary comparison (first active arm vs control).
@@ -458,12 +513,13 @@ def sample_size(
     """
     from cstrial.sample_size import analytic_sample_size, simulated_sample_size
 
+    loaded = _load(protocol, settings)
     if analytic:
-        closed = analytic_sample_size(protocol, power, scenario=scenario, seed=seed)
+        closed = analytic_sample_size(loaded, power, scenario=scenario, seed=seed)
     else:
-        with _progress_bar("searching", _interactive() and not as_json) as progress:
+        with _progress_bar("searching", not as_json) as progress:
             result = simulated_sample_size(
-                protocol,
+                loaded,
                 power,
                 scenario=scenario,
                 n_sims=n_sims,
@@ -483,7 +539,7 @@ def sample_size(
     if as_json:
         out_console.print_json(json.dumps(result.to_dict()))
         return
-    table = Table(title=f"Simulated power of {result.comparison} (scenario {result.scenario})")
+    table = _table(title=f"Simulated power of {result.comparison} (scenario {result.scenario})")
     for column in ("N", "power", "SE", "fitted power"):
         table.add_column(column, justify="right")
     for row in result.curve.itertuples():
@@ -494,11 +550,14 @@ def sample_size(
             _number(row.power_se, 4),
             _number(row.fitted_power),
         )
-    out_console.print(table)
+    out_console.print(_fit(table))
     out_console.print(
         f"sample size {result.sample_size} (total, all arms) for power {result.target_power:.2f}: "
         f"simulated power {result.power:.3f} (SE {result.power_se:.4f}, {result.n_sims} trials, "
         f"seed {result.seed}).\n"
+        f"95% interval on the simulated N (Monte Carlo error of the fitted curve): "
+        f"{result.sample_size_interval[0]:.0f} to {result.sample_size_interval[1]:.0f}; "
+        "more --n-sims narrows it.\n"
         f"analytic {result.analytic.sample_size} = fixed design "
         f"{result.analytic.fixed_sample_size:.1f} × inflation factor "
         f"{result.analytic.inflation_factor:.4f}, rounded up to blocks of {result.analytic.block}.\n"
@@ -507,7 +566,7 @@ def sample_size(
 
 
 def _print_analytic(closed) -> None:
-    table = Table(
+    table = _table(
         title=f"Closed-form sample size: {closed.comparison} (scenario {closed.scenario})"
     )
     table.add_column("quantity")
@@ -533,10 +592,91 @@ def _print_analytic(closed) -> None:
     ]
     for name, value in rows:
         table.add_row(name, value)
-    out_console.print(table)
+    out_console.print(_fit(table))
     out_console.print(
         f"sample size {closed.sample_size} (analytic; total over all arms, rounded up to "
         f"whole randomisation blocks of {closed.block})."
+    )
+
+
+@app.command("power-curve")
+def power_curve(
+    protocol: ProtocolArg,
+    over: Annotated[
+        str,
+        typer.Option(
+            "--over",
+            metavar="PATH=START:STOP:STEP",
+            help="The numeric dotted path to vary and its values: START:STOP:STEP (stop "
+            "included) or A,B,C, e.g. design.sample_size=400:1200:100 or "
+            "arms.tocilizumab.effect.blockade=0.3,0.5,0.7.",
+            show_default=False,
+        ),
+    ],
+    scenario: Annotated[
+        str, typer.Option(help="The scenario to vary (base is the protocol as written).")
+    ] = "base",
+    n_sims: NSimsOpt = None,
+    seed: SeedOpt = None,
+    jobs: JobsOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for power_curve.parquet/.json/.png and the runs; "
+            "default results/<protocol name>/power_curve/."
+        ),
+    ] = None,
+    settings: SetOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Power (with its exact 95% CI) at each value of one quantity, with common random numbers.
+
+    Every value is simulated with the same seed, so the values share their random numbers
+    and the curve's steps are far more precise than each power alone. Writes a PNG plot
+    beside power_curve.parquet.
+    """
+    from cstrial.power_curve import parse_over
+    from cstrial.power_curve import power_curve as simulate_curve
+
+    path, values = parse_over(over)
+    loaded = _load(protocol, settings)
+    with _progress_bar("simulating", not as_json) as progress:
+        curve = simulate_curve(
+            loaded,
+            path,
+            values,
+            scenario=scenario,
+            n_sims=n_sims,
+            seed=seed,
+            jobs=jobs,
+            out=out,
+            progress=progress,
+        )
+    if as_json:
+        out_console.print_json(json.dumps(curve.to_dict()))
+        return
+    comparisons = curve.table["comparison"].nunique()
+    table = _table(
+        f"Power against {path} (scenario {curve.scenario}, {curve.n_sims:,} trials per value, "
+        "common random numbers)"
+    )
+    for column in (path, *(("comparison",) if comparisons > 1 else ()), "power", "95% CI",
+                   "expected N", "expected months"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "comparison" else "right")
+    for row in curve.table.itertuples():
+        table.add_row(
+            f"{row.value:g}",
+            *((row.comparison,) if comparisons > 1 else ()),
+            _number(row.power),
+            f"{row.power_ci_low:.3f}-{row.power_ci_high:.3f}",
+            f"{row.expected_n:.0f}",
+            f"{row.expected_duration_months:.1f}",
+        )
+    out_console.print(_fit(table))
+    out_console.print(
+        f"Wrote {curve.out}/power_curve.parquet, power_curve.json and {curve.figure.name} "
+        f"(runs in {curve.out}/runs/).",
+        markup=False,
     )
 
 
@@ -566,14 +706,18 @@ def compare(
     save_patients: SavePatientsOpt = None,
     backend: BackendOpt = "loky",
     scheduler: SchedulerOpt = None,
+    settings: SetOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Designs side by side: power, type I error, expected N and duration, stopping per look."""
+    """Designs side by side: power, type I error, expected N and duration, stopping per look.
+
+    --set changes every protocol given (not the runs read from folders)."""
     from cstrial.compare import compare_designs
 
-    with _progress_bar("simulating", _interactive() and not as_json) as progress:
+    with _progress_bar("simulating", not as_json) as progress:
         result = compare_designs(
             sources,
+            overrides=_overrides(settings),
             n_sims=n_sims,
             seed=seed,
             jobs=jobs,
@@ -592,7 +736,7 @@ def compare(
         out_console.print_json(json.dumps(payload, default=str))
         return
     frame = result.table
-    table = Table(title="Designs compared")
+    table = _table(title="Designs compared")
     columns = (
         "design",
         "scenario",
@@ -624,11 +768,11 @@ def compare(
             _number(row.screened_per_enrolled, 2),
             "-" if _missing(row.analytic_sample_size) else f"{row.analytic_sample_size:.0f}",
         )
-    out_console.print(table)
+    out_console.print(_fit(table))
     if result.n_looks > 1:
         records = frame.to_dict(orient="records")
         keys = ("design", "scenario", "comparison")
-        out_console.print(_stopping_table(records, keys, result.n_looks))
+        out_console.print(_fit(_stopping_table(records, keys, result.n_looks)))
     out_console.print(
         "type I error = power of the design's null scenario (null-effect, or true effect 0); "
         "analytic N = closed-form total for the target power at the scenario's true risks.\n"
@@ -670,16 +814,49 @@ def report(
     )
 
 
+def _table(title: str = "", **options: Any) -> Table:
+    """A table without vertical rules (two spaces between columns), so that a summary fits a
+    100-column terminal; `out_console.print` it after `_fit`."""
+    from rich import box
+
+    return Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0), **options)
+
+
+def _fit(table: Table, width: int | None = None) -> Table:
+    """Never cut a number: when the table is wider than the console, each right-aligned
+    (numeric) column keeps the width of its widest cell and its header wraps at its spaces,
+    while text columns fold."""
+    width = width or out_console.width
+    cells = [[str(cell) for cell in column._cells] for column in table.columns]
+    natural = sum(
+        max(len(c) for c in [*column_cells, str(column.header), "-"]) + 1
+        for column, column_cells in zip(table.columns, cells, strict=True)
+    )
+    if natural <= width:
+        return table
+    for column, column_cells in zip(table.columns, cells, strict=True):
+        if column.justify == "right":
+            words = str(column.header).split()
+            column.width = max(len(c) for c in [*column_cells, *words, "-"])
+            column.no_wrap = False
+        else:
+            column.overflow = "fold"
+    return table
+
+
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _stopping_table(records: list[dict[str, Any]], keys: tuple[str, ...], looks: int) -> Table:
     """Efficacy and futility stopping probabilities per look, one row per record."""
-    stops = Table(title="Stopping probabilities per look")
+    stops = _table(
+        title="Stopping probabilities per look",
+        caption="eff k / fut k: stopped for efficacy / futility at look k",
+    )
     for column in keys:
         stops.add_column(column)
-    for kind in ("efficacy", "futility"):
+    for kind in ("eff", "fut"):
         for k in range(1, looks + 1):
             stops.add_column(f"{kind} {k}", justify="right")
     for row in records:
@@ -863,27 +1040,70 @@ def sensitivity(
 
 @contextlib.contextmanager
 def _progress_bar(description: str, show: bool = True, unit: str = "chunks"):
-    """A transient progress bar on stderr; yields the (done, total) callback the library
-    takes, or None when `show` is false (off a terminal, in CI, with --json)."""
+    """Progress on stderr; yields the (done, total) callback the library takes, or None
+    when `show` is false (--json).
+
+    On a terminal, a transient bar with the count and time left; elsewhere (CI, nohup,
+    a pipe) one plain line per 5% of the work, so a batch log shows the run is alive."""
     if not show:
         yield None
         return
-    from rich.progress import BarColumn, Progress, TimeElapsedColumn
+    if not _interactive():
+        yield _progress_lines(description)
+        return
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     with Progress(
-        "[progress.description]{task.description}",
+        # plain text columns: a warning printed while the bar is live never shows markup
+        TextColumn("{task.description}", markup=False, style="progress.description"),
         BarColumn(),
-        "{task.completed}/{task.total} " + unit,
+        TextColumn("{task.completed}/{task.total} " + unit, markup=False),
         TimeElapsedColumn(),
+        TextColumn("left", markup=False),
+        TimeRemainingColumn(),
         console=err_console,
         transient=True,
     ) as bar:
-        task = bar.add_task(description, total=None)
+        # hidden until the library says how many chunks there are: never "0/None"
+        task = bar.add_task(description, total=None, visible=False)
 
         def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+            bar.update(task, completed=done, total=total, visible=True)
 
         yield progress
+
+
+def _progress_lines(description: str, step: float = 0.05):
+    """A progress callback writing one line to stderr each time another `step` of the work is
+    done (and at the end)."""
+    import time
+
+    started = time.monotonic()
+    shown: dict[str, float] = {"next": 0.0, "total": -1.0}
+
+    def progress(done: int, total: int) -> None:
+        if total <= 0:
+            return
+        if total != shown["total"]:  # a new search stage (sample-size) or design (compare)
+            shown["total"], shown["next"] = float(total), 0.0
+        fraction = done / total
+        if fraction + 1e-12 < shown["next"] and done < total:
+            return
+        while shown["next"] <= fraction + 1e-12:
+            shown["next"] += step
+        elapsed = time.monotonic() - started
+        sys.stderr.write(
+            f"{description}: {done}/{total} chunks ({fraction:.0%}), {elapsed:.0f} s elapsed\n"
+        )
+        sys.stderr.flush()
+
+    return progress
 
 
 @app.command()
@@ -905,7 +1125,7 @@ def population(
         f"{description['eligible_fraction']:.1%} ({description['screened_per_enrolled']:.2f} "
         "screened per enrolled)"
     )
-    covariates = Table(title="Enrolled population")
+    covariates = _table(title="Enrolled population")
     covariates.add_column("covariate")
     covariates.add_column("distribution")
     for name, summary in description["summary"].items():
@@ -919,7 +1139,7 @@ def population(
         covariates.add_row(name, text)
     out_console.print(covariates)
     mortality = description["mortality"]
-    deaths = Table(title="Control-arm mortality (model)")
+    deaths = _table(title="Control-arm mortality (model)")
     days = (30, 180, 365)
     for column in ("group", *(f"{day} days" for day in days)):
         deaths.add_column(column, justify="left" if column == "group" else "right")
@@ -931,7 +1151,7 @@ def population(
                 *(f"{mortality[f'control_{day}d_by_{name}'][level]:.1%}" for day in days),
             )
     out_console.print(deaths)
-    targets = Table(title="Published targets (default population, model risks)")
+    targets = _table(title="Published targets (default population, model risks)")
     for column in ("target", "model", "published", "tolerance", "ok", "source"):
         targets.add_column(
             column, justify="right" if column in ("model", "published", "tolerance") else "left"

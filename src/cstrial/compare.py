@@ -14,7 +14,7 @@ needs fewer patients enrolled but more screened.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,7 @@ def compare_designs(
     save_patients: int | None = None,
     backend: str = "loky",
     scheduler: Any = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> DesignComparison:
     """Compare designs given as run directories or protocol files.
 
@@ -72,7 +73,8 @@ def compare_designs(
     only that scenario's rows are compared (a run directory's type I error still
     comes from its null scenario, if it has one). The table is written to
     `out`/comparison.parquet (default results/compare/). `power` is the target of
-    the analytic N column (default each protocol's design.power).
+    the analytic N column (default each protocol's design.power). `overrides`
+    (dotted path → value, as a scenario's `set`) change every protocol file given.
     """
     if not sources:
         raise CstrialError("give at least one run directory or protocol file to compare")
@@ -87,7 +89,7 @@ def compare_designs(
         "backend": backend,
         "scheduler": scheduler,
     }
-    runs = [_resolve(Path(source), out, taken, options, progress) for source in sources]
+    runs = [_resolve(Path(source), out, taken, options, progress, overrides) for source in sources]
     labels = _labels(runs)
     tables = [design_table(run, label, power) for run, label in zip(runs, labels, strict=True)]
     table = pd.concat(tables, ignore_index=True, sort=False)
@@ -171,6 +173,7 @@ def _resolve(
     taken: set[Path],
     options: dict[str, Any],
     progress: Progress | None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> RunResult:
     if source.is_dir():
         if not (source / "manifest.json").is_file():
@@ -182,7 +185,7 @@ def _resolve(
     from cstrial.engine import run as run_protocol_file
     from cstrial.protocol import load_protocol
 
-    protocol = load_protocol(source)
+    protocol = load_protocol(source, overrides)
     callback = None
     if progress is not None:
 

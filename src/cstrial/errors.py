@@ -6,6 +6,18 @@ Domain code raises these and never prints or exits; the CLI catches
 
 from __future__ import annotations
 
+import re
+
+# C0/C1 controls (ANSI escapes start with ESC), lone surrogates, and the bidirectional
+# overrides that reorder what a terminal shows; line breaks are kept.
+_UNPRINTABLE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` safe to print on a terminal: control characters, lone surrogates and
+    direction overrides escaped (\\x1b, \\ud800), so user input can never drive the terminal."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
 
 class CstrialError(Exception):
     """Root of every error cstrial raises on purpose."""
@@ -24,7 +36,7 @@ class ProtocolError(CstrialError):
         super().__init__(self.render())
 
     def render(self) -> str:
-        lines = [f"{self.source} is invalid:"]
+        lines = [f"{printable(self.source)} is invalid:"]
         for p in self.problems:
             lines.append(f"  • {p.render()}")
         return "\n".join(lines)
@@ -43,7 +55,7 @@ class ProtocolProblem:
     def render(self) -> str:
         where = f"line {self.line}, " if self.line is not None else ""
         field = f"{self.path}: " if self.path else ""
-        return f"{where}{field}{self.message}"
+        return printable(f"{where}{field}{self.message}")
 
     def __repr__(self) -> str:
         return f"ProtocolProblem({self.render()!r})"
@@ -83,3 +95,8 @@ class MonteCarloPrecisionWarning(UserWarning):
 
 class ConvergenceWarning(UserWarning):
     """Some fits of an analysis did not converge: those looks carry no evidence (z = 0)."""
+
+
+class NoEffectWarning(UserWarning):
+    """No active arm of the protocol as written differs from the control arm: its "power"
+    is the type I error."""

@@ -45,6 +45,7 @@ from cstrial.protocol import (
     load_protocol,
     select_scenarios,
 )
+from cstrial.protocol.limits import MAX_SEED
 from cstrial.results import write_json_atomic, write_table_atomic
 
 Progress = Callable[[int, int], None]
@@ -196,8 +197,8 @@ def simulated_sample_size(
     power = chosen.protocol.design.power if power is None else float(power)
     if n_sims < 1:
         raise UsageError("n_sims", f"must be at least 1, found {n_sims}")
-    if seed < 0:
-        raise UsageError("seed", f"must be a non-negative integer, found {seed}")
+    if not 0 <= seed <= MAX_SEED:
+        raise UsageError("seed", f"must be a whole number from 0 to {MAX_SEED:,}, found {seed}")
     if not 0.0 < power < 1.0:
         raise UsageError("power", f"must lie strictly between 0 and 1, found {power}")
 

@@ -18,7 +18,7 @@ BAD = Path(__file__).parents[1] / "assets" / "bad"
 CASES = [
     # wrong types: YAML has typed the value already, so nothing is coerced
     {"file": "wrong_type", "path": "design.sample_size", "line": 16,
-     "phrase": "must be a whole number ≥ 2 (total over all arms, at least 2 per arm), found true"},
+     "phrase": "must be a whole number ≥ 2 and ≤ 1,000,000 (total over all arms, at least 2 per arm), found true"},
     {"file": "number_as_text", "path": "design.alpha", "line": 17,
      "phrase": "found '0.025' (this is text: remove the quotes)"},
     {"file": "nan_value", "path": "design.alpha", "line": 17,
@@ -32,11 +32,11 @@ CASES = [
      "phrase": "duplicate key (first at line 17)"},
     # values out of range
     {"file": "alpha_too_large", "path": "design.alpha", "line": 17,
-     "phrase": "strictly between 0 and 0.5 (one-sided), found 0.6"},
+     "phrase": "≥ 1e-06 and < 0.5 (one-sided; below 1e-6 the bounds pass z = 4.75), found 0.6"},
     {"file": "negative_sample_size", "path": "design.sample_size", "line": 16,
      "phrase": "found -600"},
     {"file": "allocation_zero", "path": "arms[1].allocation", "line": 11,
-     "phrase": "must be a whole number ≥ 1, found 0"},
+     "phrase": "must be a whole number ≥ 1 and ≤ 100 (a fixed share of the randomisation ratio, e.g. 2 for 2:1; response-adaptive allocation is not available), found 0"},
     {"file": "looks_not_increasing", "path": "design.looks", "line": 18,
      "phrase": "must increase and end at 1.0, found [0.5, 0.4, 1.0]"},
     {"file": "horizon_beyond_365_days", "path": "endpoints.primary.horizon_days", "line": 14,

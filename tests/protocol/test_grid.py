@@ -134,7 +134,7 @@ def test_a_bad_value_is_reported_at_its_place_in_the_list(data, problems):
     assert messages(found) == [
         (
             "grid.design.alpha[1]",
-            "must be a number strictly between 0 and 0.5 (one-sided), found 0.7",
+            "must be a number ≥ 1e-06 and < 0.5 (one-sided; below 1e-6 the bounds pass z = 4.75), found 0.7",
         )
     ]
 

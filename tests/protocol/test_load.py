@@ -138,7 +138,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
             "il6_pg_ml, crp_mg_l, egfr_ml_min, lvef_pct, cardiac_arrest, "
             "comatose_after_arrest, mcs_at_baseline)",
             "  • line 14, arms: needs exactly one arm with control: true, found none",
-            "  • line 19, arms[1].allocation: must be a whole number ≥ 1, found 0",
+            "  • line 19, arms[1].allocation: must be a whole number ≥ 1 and ≤ 100 (a fixed share of the randomisation ratio, e.g. 2 for 2:1; response-adaptive allocation is not available), found 0",
             "  • line 33, design.looks: must increase and end at 1.0, found [0.5, 0.4, 1.0]",
         ]
     )
@@ -169,8 +169,8 @@ def test_parse_protocol_places_problems_with_the_lines_given() -> None:
     with pytest.raises(ProtocolError) as raised:
         parse_protocol(data, source="from-cli", lines={("design",): 29, ("design", "alpha"): 31})
     assert raised.value.render() == (
-        "from-cli is invalid:\n  • line 31, design.alpha: must be a number strictly between "
-        "0 and 0.5 (one-sided), found 0.5"
+        "from-cli is invalid:\n  • line 31, design.alpha: must be a number ≥ 1e-06 and "
+        "< 0.5 (one-sided; below 1e-6 the bounds pass z = 4.75), found 0.5"
     )
 
 

@@ -62,13 +62,13 @@ def test_yaml_exponent_without_a_point_is_explained(data, problems) -> None:
 @pytest.mark.parametrize(
     ("section", "key", "value", "phrase"),
     [
-        ("design", "power", 1.0, "strictly between 0 and 1"),
-        ("design", "alpha", 0.0, "strictly between 0 and 0.5"),
+        ("design", "power", 1.0, "between 0.5 and 0.9999"),
+        ("design", "alpha", 0.0, "≥ 1e-06 and < 0.5"),
         ("simulation", "n_sims", 0, "whole number ≥ 1"),
         ("simulation", "seed", -1, "whole number ≥ 0"),
         ("simulation", "chunk_size", 0, "whole number ≥ 1"),
         ("simulation", "save_patients", -5, "whole number ≥ 0"),
-        ("population", "control_mortality_30d", 1.0, "strictly between 0 and 1"),
+        ("population", "control_mortality_30d", 1.0, "between 0.01 and 0.99"),
     ],
 )
 def test_values_outside_their_range_are_refused(data, problems, section, key, value, phrase):
@@ -129,7 +129,7 @@ def test_allocation_is_a_positive_whole_number(data, problems, allocation: Any) 
     data["arms"][1]["allocation"] = allocation
     path, message = only(problems(data))
     assert path == "arms[1].allocation"
-    assert message.startswith("must be a whole number ≥ 1, found")
+    assert message.startswith("must be a whole number ≥ 1 and ≤ 100")
 
 
 def test_control_count_is_checked_even_when_an_arm_is_invalid(data, problems) -> None:
@@ -157,7 +157,7 @@ def test_a_ratio_must_be_positive(data, problems) -> None:
     data["scenarios"] = []
     assert only(problems(data)) == (
         "arms[1].effect.value",
-        "must be a number > 0 (1 means no effect), found 0",
+        "must be a number between 0.01 and 100 (1 means no effect; beyond 1/100 or 100 no trial is needed), found 0",
     )
 
 
@@ -225,7 +225,10 @@ def test_a_list_of_values_is_not_empty(data, problems) -> None:
     [
         ({}, "needs min, max or both, e.g. {min: 18, max: 90}"),
         ({"min": 90, "max": 18}, "min (90) must not exceed max (18)"),
-        ({"min": "18"}, "must be a number, found '18' (this is text: remove the quotes)"),
+        (
+            {"min": "18"},
+            "must be a number between -1000000 and 1000000 (beyond any value of any covariate, in its unit), found '18' (this is text: remove the quotes)",
+        ),
         ({"low": 18}, "unknown field 'low' (allowed: min, max)"),
     ],
 )

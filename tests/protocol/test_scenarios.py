@@ -108,9 +108,9 @@ BAD_OVERRIDES = [
     ({"design..alpha": 0.05}, "design..alpha", "must be names joined by dots"),
     # the value is checked where it lands, and reported at the override
     ({"design.alpha": 0.6}, "design.alpha",
-     "must be a number strictly between 0 and 0.5 (one-sided), found 0.6"),
+     "must be a number ≥ 1e-06 and < 0.5 (one-sided; below 1e-6 the bounds pass z = 4.75), found 0.6"),
     ({"arms.tocilizumab.effect": {"model": "risk-ratio", "value": -1}},
-     "arms.tocilizumab.effect.value", "must be a number > 0 (1 means no effect), found -1"),
+     "arms.tocilizumab.effect.value", "must be a number between 0.01 and 100 (1 means no effect; beyond 1/100 or 100 no trial is needed), found -1"),
     ({"population.inclusion.etiology": ["ami"]}, "population.inclusion.etiology[0]",
      "'ami' is not a value of etiology; did you mean 'AMI'?"),
     # a problem outside the value set is reported at the override that caused it
@@ -137,8 +137,8 @@ def test_a_bad_scenario_fails_the_load_at_its_line(tmp_path: Path) -> None:
     with pytest.raises(ProtocolError) as raised:
         load_protocol(path)
     assert raised.value.render().splitlines()[1:] == [
-        "  • line 44, scenarios[1].set.design.alpha: must be a number strictly between 0 and "
-        "0.5 (one-sided), found 0.7"
+        "  • line 44, scenarios[1].set.design.alpha: must be a number ≥ 1e-06 and < 0.5 "
+        "(one-sided; below 1e-6 the bounds pass z = 4.75), found 0.7"
     ]
 
 

@@ -33,6 +33,7 @@ def two_proportion_sample_size(
     power: float,
     allocation: Sequence[float] = (1, 1),
     inflation_factor: float = 1.0,
+    continuity_correction: bool = False,
 ) -> float:
     """Total sample size of the two arms for a one-sided two-proportion z-test.
 
@@ -41,6 +42,13 @@ def two_proportion_sample_size(
     under H0) and σ1² = p_c q_c / w_c + p_t q_t / w_t (under H1). For 1:1 this is
     n per arm = (z_{1−α}·sqrt(2 p̄ q̄) + z_{1−β}·sqrt(p_c q_c + p_t q_t))² / Δ².
     `allocation` is (control, treatment); the answer is not rounded.
+
+    With `continuity_correction` (the test with Yates's correction, R's ``prop.test``),
+    the fixed-design total n solves (|Δ| − c/n)·√n = z_{1−α}·σ0 + z_{1−β}·σ1 with
+    c = (1/w_c + 1/w_t)/2, i.e. n = n0/4 · (1 + sqrt(1 + 4c/(n0·|Δ|)))² for the
+    uncorrected n0 (Fleiss, Tytun & Ury 1980, eq. 5, for any allocation; for 1:1,
+    n per arm = n'/4 · (1 + sqrt(1 + 4/(n'·|Δ|)))²); the inflation factor then
+    multiplies it.
 
     References: Fleiss, Tytun & Ury 1980; Farrington & Manning 1990; gsDesign
     ``nBinomial``; rpact ``getSampleSizeRates``; Jennison & Turnbull 2000, ch. 7.
@@ -59,6 +67,9 @@ def two_proportion_sample_size(
     sigma1 = math.sqrt(p_c * (1.0 - p_c) / w_c + p_t * (1.0 - p_t) / w_t)
     z_alpha, z_beta = float(ndtri(1.0 - alpha)), float(ndtri(power))
     fixed = ((z_alpha * sigma0 + z_beta * sigma1) / (p_c - p_t)) ** 2
+    if continuity_correction:
+        c = 0.5 * (1.0 / w_c + 1.0 / w_t)
+        fixed = fixed / 4.0 * (1.0 + math.sqrt(1.0 + 4.0 * c / (fixed * abs(p_c - p_t)))) ** 2
     return fixed * float(inflation_factor)
 
 
@@ -195,6 +206,7 @@ def analytic_for_rates(
             power=power,
             allocation=pair_allocation,
             inflation_factor=boundaries.inflation_factor,
+            continuity_correction=endpoint.continuity_correction,
         )
     else:
         # the marginal hazard ratio at the horizon (as `plan.true_effect`); the trial's

@@ -80,7 +80,9 @@ Test = Callable[[Endpoint, Outcome, TrialCourse, np.ndarray, np.ndarray, Counts]
 
 # Each analysis of the vocabulary (cstrial.protocol.vocabulary.ANALYSES), as the engine runs it.
 TESTS: dict[str, Test] = {
-    "two-proportion": lambda e, o, t, treated, include, n: two_proportion_z(n[2], n[0], n[3], n[1]),
+    "two-proportion": lambda e, o, t, treated, include, n: two_proportion_z(
+        n[2], n[0], n[3], n[1], e.continuity_correction
+    ),
     "logistic-adjusted": lambda e, o, t, treated, include, n: logistic_adjusted(
         o.event, treated, design_matrix(t.patients, e.covariates), include
     ),

@@ -40,16 +40,16 @@ from cstrial.engine.precision import warn_if_imprecise
 from cstrial.engine.simulate import ChunkResult, one_blas_thread
 from cstrial.engine.summary import SummaryAccumulator
 from cstrial.engine.tables import patients_schema, trials_schema
-from cstrial.errors import ConvergenceWarning, CstrialError, UsageError
+from cstrial.errors import ConvergenceWarning, CstrialError, InfeasibleDesignError, UsageError
 from cstrial.model_parameters import DEFAULT, ModelParameters
+from cstrial.population.reference import check_populations
 from cstrial.protocol import Protocol, expand_scenarios, load_protocol, select_scenarios
+from cstrial.protocol.limits import MAX_N_SIMS, MAX_PATIENTS_PER_CHUNK, MAX_SEED
+from cstrial.protocol.scenarios import warn_if_no_arm_differs
 from cstrial.results import AtomicParquetWriter, RunResult, write_json_atomic, write_table_atomic
 
 Progress = Callable[[int, int], None]
 CHUNKS_FOLDER = ".chunks"
-MAX_N_SIMS = 100_000_000
-# About 150 bytes of working memory per simulated patient: 20 million is ~3 GiB per worker.
-MAX_PATIENTS_PER_CHUNK = 20_000_000
 OUTPUT_FILES = ("trials.parquet", "summary.parquet", "patients.parquet", "manifest.json")
 
 
@@ -92,6 +92,9 @@ def run(
     started = time.perf_counter()
 
     scenarios = select_scenarios(expand_scenarios(protocol), scenario)
+    check_populations(scenarios)
+    if any(s.index == 0 for s in scenarios):
+        warn_if_no_arm_differs(protocol)
     chunk_size = sim.chunk_size
     _check_chunk_memory(scenarios, min(chunk_size, n_sims))
     with one_blas_thread():
@@ -189,8 +192,8 @@ def warn_if_fits_failed(failures: list[tuple[str, str, int, int]]) -> None:
 def _check_options(n_sims: int, seed: int, save_patients: int, jobs: int | None) -> None:
     if not 1 <= n_sims <= MAX_N_SIMS:
         raise UsageError("n_sims", f"must be between 1 and {MAX_N_SIMS:,}, found {n_sims:,}")
-    if seed < 0:
-        raise UsageError("seed", f"must be a non-negative integer, found {seed}")
+    if not 0 <= seed <= MAX_SEED:
+        raise UsageError("seed", f"must be a whole number from 0 to {MAX_SEED:,}, found {seed}")
     if save_patients < 0:
         raise UsageError("save_patients", f"must be 0 or more, found {save_patients}")
     check_jobs(jobs)
@@ -250,7 +253,7 @@ def _check_chunk_memory(scenarios: list, replicates: int) -> None:
         patients = replicates * s.protocol.design.sample_size
         if patients > MAX_PATIENTS_PER_CHUNK:
             where = "" if s.name == "base" else f"scenario {s.name!r}: "
-            raise CstrialError(
+            raise InfeasibleDesignError(
                 f"{where}a chunk of {replicates:,} trials of {s.protocol.design.sample_size:,} "
                 f"patients holds {patients:,} patients, more than the {MAX_PATIENTS_PER_CHUNK:,} "
                 "that fit in a worker's memory. Lower simulation.chunk_size (to "

@@ -166,7 +166,7 @@ class CountsSampler(_Sampler):
         a = comparison.arm_index
         n_c, n_t = observed[:, 0], observed[:, a]
         e_c, e_t = mine[:, 0, 0], mine[:, a, 0]
-        test = two_proportion_z(e_c, n_c, e_t, n_t)
+        test = two_proportion_z(e_c, n_c, e_t, n_t, self.plan.primary.continuity_correction)
         return AnalysisResult(
             test.z,
             test.estimate,

@@ -12,9 +12,11 @@ from functools import lru_cache
 
 import numpy as np
 
+from cstrial.errors import InfeasibleDesignError
 from cstrial.population.eligibility import Criteria, eligible
 from cstrial.population.sample import Patients, sample_population
 from cstrial.protocol.covariates import COVARIATES
+from cstrial.protocol.limits import MAX_POPULATIONS
 from cstrial.protocol.models import Population
 
 REFERENCE_SEED = 20_261_121
@@ -86,3 +88,16 @@ def eligibility(population: Population) -> dict[str, float]:
         "eligible_fraction": fraction,
         "screened_per_enrolled": 1.0 / fraction if fraction else float("inf"),
     }
+
+
+def check_populations(scenarios: list) -> None:
+    """Raise InfeasibleDesignError, before any work, when the scenarios ask for more distinct
+    eligible populations than `MAX_POPULATIONS` (each costs a reference population)."""
+    keys = {_criteria_key(criteria_of(s.protocol.population)) for s in scenarios}
+    if len(keys) > MAX_POPULATIONS:
+        raise InfeasibleDesignError(
+            f"scenarios/grid: the scenarios have {len(keys):,} different populations "
+            f"(population.inclusion/exclusion), more than the {MAX_POPULATIONS} cstrial "
+            "computes in one run (each needs a reference population of 200,000 eligible "
+            "patients); vary the criteria over fewer values, or split the protocol"
+        )

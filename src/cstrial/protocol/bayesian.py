@@ -95,7 +95,10 @@ Prior = Annotated[dict[str, tuple[float, float]], BeforeValidator(_prior)]
 PosteriorProbability = Annotated[
     float, number(gt=0, lt=1, note="a posterior probability; P > it stops")
 ]
-Threshold = Annotated[float, number()]
+Threshold = Annotated[
+    float,
+    number(ge=0, le=100, note="a risk difference for a binary primary, else a ratio such as an OR"),
+]
 
 
 class Statement(Schema):

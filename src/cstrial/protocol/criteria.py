@@ -17,7 +17,9 @@ from cstrial.protocol.covariates import COVARIATE_NAMES, COVARIATES, Covariate
 from cstrial.protocol.fields import number
 from cstrial.protocol.messages import did_you_mean, listing, show, unknown_name
 
-Limit = Annotated[float, number()]
+Limit = Annotated[
+    float, number(ge=-1e6, le=1e6, note="beyond any value of any covariate, in its unit")
+]
 
 
 class Range(Schema):

@@ -15,11 +15,13 @@ from cstrial.protocol.base import Schema, problem, problems
 from cstrial.protocol.fields import number, whole
 from cstrial.protocol.messages import listing, show, unknown_name
 
-Ratio = Annotated[float, number(gt=0, note="1 means no effect")]
+Ratio = Annotated[
+    float, number(ge=0.01, le=100, note="1 means no effect; beyond 1/100 or 100 no trial is needed")
+]
 Blockade = Annotated[
     float, number(ge=0, le=1, note="the fraction of IL-6-attributable risk removed")
 ]
-Hours = Annotated[float, number(ge=0)]
+Hours = Annotated[float, number(ge=0, le=8760, note="at most a year")]
 InfectionRatio = Annotated[
     float, number(ge=1, le=10, note="1 means no excess infections; harms only, so at least 1")
 ]
@@ -56,8 +58,12 @@ class Il6Mediated(Schema):
 
 
 Drug = Literal["tocilizumab", "anakinra"]
-Dose = Annotated[float, number(gt=0)]
-Count = Annotated[int, whole(ge=1)]
+DosePerKg = Annotated[float, number(gt=0, le=100, note="mg/kg; capped at 800 mg in all")]
+Dose = Annotated[float, number(gt=0, le=10_000, note="mg")]
+Doses = Annotated[int, whole(ge=1, le=100)]
+DosesPerDay = Annotated[int, whole(ge=1, le=24)]
+Days = Annotated[int, whole(ge=1, le=365)]
+IntervalHours = Annotated[float, number(ge=1, le=8760, note="from 1 hour to a year")]
 
 
 _TOCILIZUMAB_ONLY = ("dose_mg_per_kg", "doses", "dose_interval_hours")
@@ -78,12 +84,12 @@ class Pkpd(Schema):
     blockade: Blockade = 0.7
     delay_hours: Hours = 0.0
     infection_hazard_ratio: InfectionRatio = 1.0
-    dose_mg_per_kg: Dose | None = None
-    doses: Count = 1
-    dose_interval_hours: Annotated[float, number(gt=0)] = 24.0
+    dose_mg_per_kg: DosePerKg | None = None
+    doses: Doses = 1
+    dose_interval_hours: IntervalHours = 24.0
     dose_mg: Dose | None = None
-    doses_per_day: Count = 1
-    days: Count = 14
+    doses_per_day: DosesPerDay = 1
+    days: Days = 14
 
     @model_serializer(mode="wrap")
     def _own_fields_only(self, handler: Any) -> dict[str, Any]:
@@ -160,3 +166,12 @@ Effect = Annotated[
     RiskRatio | OddsRatio | HazardRatio | Il6Mediated | Pkpd, BeforeValidator(_dispatch)
 ]
 """One of the effect models, chosen by the `model` key."""
+
+
+def is_null(effect: Any) -> bool:
+    """Whether an arm with this effect cannot differ from the control arm (no effect at all)."""
+    if effect is None:
+        return True
+    if isinstance(effect, RiskRatio | OddsRatio | HazardRatio):
+        return effect.value == 1.0
+    return effect.blockade == 0.0 and effect.infection_hazard_ratio == 1.0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -41,6 +42,17 @@ from cstrial.protocol.fields import (
     whole,
 )
 from cstrial.protocol.grid import MAX_GRID_POINTS, grid_names, grid_size, value_text
+from cstrial.protocol.limits import (
+    MAX_ALLOCATION,
+    MAX_CHUNK_SIZE,
+    MAX_ENROLMENT_MONTHS,
+    MAX_N_SIMS,
+    MAX_PATIENTS_PER_CHUNK,
+    MAX_SAMPLE_SIZE,
+    MAX_SAVE_PATIENTS,
+    MAX_SEED,
+    MIN_LOOK_SPACING,
+)
 from cstrial.protocol.messages import render_path, show
 from cstrial.protocol.vocabulary import (
     ANALYSES,
@@ -73,23 +85,48 @@ Component = Annotated[ComponentName, choice(ComponentName, "hierarchy component"
 OrganSupport = Annotated[str, choice(ORGAN_SUPPORTS, "organ support")]
 Testing = Annotated[TestingName, choice(TestingName, "testing strategy")]
 Probability = Annotated[float, number(gt=0, lt=1)]
+ControlMortality = Annotated[
+    float, number(ge=0.01, le=0.99, note="the control arm's 30-day mortality")
+]
+TargetPower = Annotated[
+    float, number(ge=0.5, le=0.9999, note="the target power of the design; 1 - beta")
+]
 Horizon = Annotated[
     float,
     number(
-        gt=0,
+        ge=1,
         le=MODEL_HORIZON_DAYS,
-        note=f"the disease model simulates {MODEL_HORIZON_DAYS:g} days",
+        note=f"days; the disease model simulates {MODEL_HORIZON_DAYS:g} days",
     ),
 ]
-Alpha = Annotated[float, number(gt=0, lt=0.5, note="one-sided")]
+Alpha = Annotated[
+    float,
+    number(ge=1e-6, lt=0.5, note="one-sided; below 1e-6 the bounds pass z = 4.75"),
+]
 Look = Annotated[float, number(gt=0, le=1, note="an information fraction")]
-Positive = Annotated[float, number(gt=0)]
-NonNegative = Annotated[float, number(ge=0)]
-Parameter = Annotated[float, number()]
-Allocation = Annotated[int, whole(ge=1)]
-SampleSize = Annotated[int, whole(ge=2, note="total over all arms, at least 2 per arm")]
-Count = Annotated[int, whole(ge=1)]
-CountOrZero = Annotated[int, whole(ge=0)]
+PatientsPerMonth = Annotated[float, number(ge=0.01, le=1_000_000)]
+RampUpMonths = Annotated[float, number(ge=0, le=MAX_ENROLMENT_MONTHS)]
+DropoutRate = Annotated[
+    float, number(ge=0, le=10, note="per year; 10 loses all but 1 in 22,000 patients in a year")
+]
+Parameter = Annotated[
+    float, number(ge=-1e6, le=1e6, note="each spending family narrows this range further")
+]
+Allocation = Annotated[
+    int,
+    whole(
+        ge=1,
+        le=MAX_ALLOCATION,
+        note="a fixed share of the randomisation ratio, e.g. 2 for 2:1; response-adaptive allocation is not available",
+    ),
+]
+SampleSize = Annotated[
+    int, whole(ge=2, le=MAX_SAMPLE_SIZE, note="total over all arms, at least 2 per arm")
+]
+NSims = Annotated[int, whole(ge=1, le=MAX_N_SIMS)]
+Seed = Annotated[int, whole(ge=0, le=MAX_SEED)]
+ChunkSize = Annotated[int, whole(ge=1, le=MAX_CHUNK_SIZE)]
+SavePatients = Annotated[int, whole(ge=0, le=MAX_SAVE_PATIENTS)]
 SamplerName = Literal["auto", "patients"]
 Sampler = Annotated[SamplerName, choice(SamplerName, "sampler")]
 
@@ -98,7 +135,7 @@ class Population(Schema):
     """Who is enrolled: the virtual population and the eligibility criteria."""
 
     model: PopulationModel = "default"
-    control_mortality_30d: Probability | None = None
+    control_mortality_30d: ControlMortality | None = None
     inclusion: Criteria = Field(default_factory=dict)
     exclusion: Criteria = Field(default_factory=dict)
 
@@ -138,6 +175,8 @@ class Endpoint(Schema):
     )
     # organ-support-free-days: which supports count (None, or left out: all of ORGAN_SUPPORTS)
     support: list[OrganSupport] | None = None
+    # Yates's correction of the two-proportion z (R prop.test's default), as CS trials planned
+    continuity_correction: Flag = False
 
     @model_validator(mode="before")
     @classmethod
@@ -153,7 +192,16 @@ class Endpoint(Schema):
 
     @classmethod
     def cross_check(cls, data: dict[Any, Any]) -> Found:
-        return [*_endpoint_problems(data), *_organ_support_problems(data)]
+        found = [*_endpoint_problems(data), *_organ_support_problems(data)]
+        if data.get("continuity_correction") is True and data.get("analysis") != "two-proportion":
+            found.append(
+                (
+                    ("continuity_correction",),
+                    "is for the two-proportion analysis only (Yates's correction of its z), "
+                    f"found analysis {show(data.get('analysis'))}",
+                )
+            )
+        return found
 
 
 def _a(word: Any) -> str:
@@ -316,14 +364,14 @@ class Futility(_Spending):
 class Accrual(Schema):
     """How fast patients are enrolled."""
 
-    patients_per_month: Positive = 25.0
-    ramp_up_months: NonNegative = 0.0
+    patients_per_month: PatientsPerMonth = 25.0
+    ramp_up_months: RampUpMonths = 0.0
 
 
 class Dropout(Schema):
     """Loss to follow-up."""
 
-    rate_per_year: NonNegative = 0.0
+    rate_per_year: DropoutRate = 0.0
 
 
 def _looks_increase_to_one(looks: list[float]) -> list[float]:
@@ -333,6 +381,12 @@ def _looks_increase_to_one(looks: list[float]) -> list[float]:
         raise problem(f"allows at most {MAX_LOOKS} looks, found {len(looks)}")
     if any(b <= a for a, b in itertools.pairwise(looks)) or looks[-1] != 1.0:
         raise problem(f"must increase and end at 1.0, found {show(looks)}")
+    steps = [looks[0], *(b - a for a, b in itertools.pairwise(looks))]
+    if min(steps) < MIN_LOOK_SPACING - 1e-12:
+        raise problem(
+            f"must be at least {MIN_LOOK_SPACING:g} of information apart (and the first at least "
+            f"{MIN_LOOK_SPACING:g}): closer looks see the same data, found {show(looks)}"
+        )
     return looks
 
 
@@ -341,7 +395,7 @@ class Design(Schema):
 
     sample_size: SampleSize
     alpha: Alpha
-    power: Probability = 0.8  # target power: beta-spending futility and sample-size search
+    power: TargetPower = 0.8  # target power: beta-spending futility and sample-size search
     looks: Annotated[list[Look], AfterValidator(_looks_increase_to_one)] = Field(
         default_factory=lambda: [1.0]
     )
@@ -371,10 +425,10 @@ class Design(Schema):
 class Simulation(Schema):
     """How many virtual trials to run, their seed, and how their patients are drawn."""
 
-    n_sims: Count = 10000
-    seed: CountOrZero = 20261121
-    chunk_size: Count = 1000  # part of the protocol so results never depend on workers
-    save_patients: CountOrZero = 0
+    n_sims: NSims = 10000
+    seed: Seed = 20261121
+    chunk_size: ChunkSize = 1000  # part of the protocol so results never depend on workers
+    save_patients: SavePatients = 0
     # auto: each outcome from its arm's exact law where the analyses allow (docs/scale.md)
     sampler: Sampler = "auto"
     # removed in 0.2: named here only so that cross_check can say what to do instead
@@ -496,6 +550,7 @@ class Protocol(Schema):
         found += _duplicate_names([(("arms", i), arm) for i, arm in enumerate(arms)], "arm")
         found += _sample_size_problems(data.get("design"), len(arms))
         found += decision_problems(data)
+        found += _limit_problems(data.get("design"), data.get("simulation"), len(arms))
         scenarios = data.get("scenarios")
         if isinstance(scenarios, list):
             named = [(("scenarios", i), item) for i, item in enumerate(scenarios)]
@@ -632,3 +687,64 @@ def _sample_size_problems(design: Any, n_arms: int) -> Found:
             f"must be at least 2 per arm, so ≥ {2 * n_arms} with {n_arms} arms, found {show(size)}",
         )
     ]
+
+
+def _field(section: Any, key: str, default: Any = None) -> Any:
+    """A number in a raw section, or None when absent or not a plain number in its range
+    (a bad value is reported by its own field)."""
+    value = section.get(key, default) if isinstance(section, dict) else default
+    if not is_number(value) or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    return value
+
+
+def _limit_problems(design: Any, simulation: Any, n_arms: int) -> Found:
+    """Limits that span fields: memory of a chunk, length of enrolment, patients at each look."""
+    found: Found = []
+    size = _field(design, "sample_size")
+    if size is None or not 2 <= size <= MAX_SAMPLE_SIZE:
+        return found
+    chunk = _field(simulation, "chunk_size", 1000)
+    n_sims = _field(simulation, "n_sims", 10000)
+    if chunk is not None and n_sims is not None and 1 <= chunk <= MAX_CHUNK_SIZE:
+        held = int(min(chunk, n_sims)) * int(size)
+        if held > MAX_PATIENTS_PER_CHUNK:
+            found.append(
+                (
+                    ("simulation", "chunk_size"),
+                    f"a chunk of {int(min(chunk, n_sims)):,} trials of {int(size):,} patients "
+                    f"holds {held:,} patients in memory at once, more than the "
+                    f"{MAX_PATIENTS_PER_CHUNK:,} a worker can hold; use chunk_size "
+                    f"{max(1, MAX_PATIENTS_PER_CHUNK // int(size)):,} or less",
+                )
+            )
+    accrual = design.get("accrual") if isinstance(design, dict) else None
+    rate = _field(accrual, "patients_per_month", 25.0)
+    ramp = _field(accrual, "ramp_up_months", 0.0)
+    within = rate is not None and ramp is not None and rate >= 0.01
+    if within and 0 <= ramp <= MAX_ENROLMENT_MONTHS:
+        months = ramp + size / rate  # an upper bound: the ramp only slows enrolment
+        if months > MAX_ENROLMENT_MONTHS:
+            found.append(
+                (
+                    ("design", "accrual", "patients_per_month"),
+                    f"enrolling {int(size):,} patients at {rate:g} a month (ramp-up {ramp:g} "
+                    f"months) takes up to {months:,.0f} months, more than the "
+                    f"{MAX_ENROLMENT_MONTHS:g} (50 years) any trial enrols for",
+                )
+            )
+    looks = design.get("looks") if isinstance(design, dict) else None
+    if not isinstance(looks, list) or not looks or not all(is_number(t) for t in looks):
+        return found
+    if MIN_LOOK_SPACING <= looks[0] <= 1 and size >= 2 * n_arms:
+        first = math.ceil(looks[0] * size - 1e-9)
+        if first < 2 * n_arms:
+            found.append(
+                (
+                    ("design", "looks"),
+                    f"the first look at {looks[0]:g} of {int(size):,} patients sees {first}, fewer "
+                    f"than 2 per arm ({2 * n_arms}): there is nothing to analyse; look later or "
+                    "enrol more",
+                )
+            )
+    return found

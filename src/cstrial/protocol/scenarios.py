@@ -14,13 +14,15 @@ order: adding a grid never changes the results of `base` or a named scenario.
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cstrial.errors import ProtocolError, ProtocolProblem, UsageError
+from cstrial.errors import NoEffectWarning, ProtocolError, ProtocolProblem, UsageError
 from cstrial.protocol.base import Found, Loc
-from cstrial.protocol.grid import grid_names, grid_points
+from cstrial.protocol.effects import is_null
+from cstrial.protocol.grid import MAX_GRID_POINTS, grid_names, grid_points, grid_size
 from cstrial.protocol.messages import render_path, show
 from cstrial.protocol.models import Protocol
 from cstrial.protocol.overrides import OverrideError, set_path
@@ -109,6 +111,8 @@ def _grid_problems(written: dict[str, Any], lines: Lines, base: Found) -> list[P
         return []
     # a malformed entry is reported by the schema; the others are still checked
     wellformed = {k: v for k, v in grid.items() if isinstance(k, str) and isinstance(v, list) and v}
+    if grid_size(wellformed) > MAX_GRID_POINTS:
+        return []  # refused as a whole by the schema, before any point is checked
     problems = []
     for path, values in wellformed.items():
         for j, value in enumerate(values):
@@ -188,3 +192,20 @@ def _placed(
 def _problem(at: Loc, below: Loc, message: str, lines: Lines) -> ProtocolProblem:
     """A problem at `at` + `below`, on the line of the override."""
     return ProtocolProblem(render_path((*at, *below)), message, line_for(lines, at))
+
+
+def warn_if_no_arm_differs(protocol: Protocol) -> None:
+    """A `NoEffectWarning` when no active arm of the protocol as written has an effect.
+
+    Null scenarios are how type I error is estimated, so this is a warning, not an
+    error; but a protocol whose own design alternative is the null is usually a slip.
+    """
+    if all(is_null(arm.effect) for arm in protocol.active_arms):
+        warnings.warn(
+            "no active arm differs from the control arm in the protocol as written "
+            "(every effect is null: a ratio of 1, a blockade of 0), so its power is the "
+            "type I error. Give the arms the effect the trial is designed to detect, and keep "
+            "the null as a scenario",
+            NoEffectWarning,
+            stacklevel=2,
+        )
