@@ -195,3 +195,30 @@ def test_a_normal_prior_needs_a_positive_scale_and_a_log_scale_primary():
     }
     with pytest.raises(ProtocolError, match="needs a binary primary or an estimate on a log"):
         _protocol({**rule, "efficacy": {"probability": 0.99}}, mann_whitney)
+
+
+OSFD = {
+    "name": "osfd_21d",
+    "type": "organ-support-free-days",
+    "horizon_days": 21,
+    "analysis": "proportional-odds",
+}
+
+
+def test_ordinal_posteriors_are_the_normal_closed_form_on_the_log_odds_ratio():
+    rule = {
+        "type": "bayesian",
+        "prior": {"normal": [0.1, 1.5]},
+        "efficacy": {"probability": 0.99, "above": 1.0},
+        "futility": {"probability": 0.05, "above": 1.2},
+    }
+    trials, plan = _trials(_protocol(rule, OSFD, sample_size=200), replicates=40)
+    assert plan.sampler == "patients"
+    log_or = np.log(trials.estimate.to_numpy())
+    z = trials[[f"z_look_{k}" for k in (1, 2)]].to_numpy()
+    z = z[np.arange(len(trials)), trials.stop_look.to_numpy() - 1]
+    se = log_or / z  # proportional odds: z = log OR / SE (OR > 1 favours treatment)
+    precision = 1 / 1.5**2 + 1 / se**2
+    mean = (0.1 / 1.5**2 + log_or / se**2) / precision
+    expected = stats.norm.sf((0.0 - mean) * np.sqrt(precision))  # P(log OR > 0)
+    np.testing.assert_allclose(trials.posterior, expected, rtol=1e-9, atol=1e-12)
