@@ -222,3 +222,9 @@ def test_ordinal_posteriors_are_the_normal_closed_form_on_the_log_odds_ratio():
     mean = (0.1 / 1.5**2 + log_or / se**2) / precision
     expected = stats.norm.sf((0.0 - mean) * np.sqrt(precision))  # P(log OR > 0)
     np.testing.assert_allclose(trials.posterior, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_a_bayesian_protocol_loads_back_from_its_resolved_yaml():
+    rule = {"type": "bayesian", "prior": {"normal": [0, 1]}, "efficacy": {"probability": 0.99}}
+    for protocol in (_protocol(BINARY_RULE), _protocol(rule, LOG_RANK)):
+        assert parse_protocol(yaml.safe_load(protocol.resolved_yaml())) == protocol
