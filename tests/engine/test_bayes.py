@@ -18,7 +18,7 @@ import yaml
 from helpers import SMALL
 from scipy import integrate, stats
 
-from cstrial.calibrate import calibrate
+from cstrial.calibrate import calibrate_efficacy
 from cstrial.engine import run
 from cstrial.engine.plan import plan_scenario
 from cstrial.engine.simulate import simulate_chunk
@@ -133,7 +133,9 @@ def test_calibrated_threshold_keeps_the_type_one_error_on_a_fresh_seed(tmp_path)
     rule = {"type": "bayesian", "prior": {"beta": [1, 1]}, "efficacy": {"probability": 0.975}}
     protocol = _protocol(rule, looks=FIVE_LOOKS)
     target = 0.025
-    found = calibrate(protocol, type_i_error=target, scenario="null-effect", n_sims=3000, jobs=1)
+    found = calibrate_efficacy(
+        protocol, type_i_error=target, scenario="null-effect", n_sims=3000, jobs=1
+    )
     assert found.achieved <= target and found.threshold > 0.975
     # the protocol's uncalibrated 0.975, checked at five looks, inflates the error
     assert found.protocol_error > target + 4 * math.sqrt(target * (1 - target) / 3000)
@@ -155,9 +157,11 @@ def test_calibrated_threshold_keeps_the_type_one_error_on_a_fresh_seed(tmp_path)
 
 def test_calibration_needs_a_bayesian_decision_and_a_target_in_zero_one():
     with pytest.raises(UsageError, match=r"design\.decision"):
-        calibrate(_protocol(), type_i_error=0.025, scenario="null-effect", n_sims=10)
+        calibrate_efficacy(_protocol(), type_i_error=0.025, scenario="null-effect", n_sims=10)
     with pytest.raises(UsageError, match="type_i_error"):
-        calibrate(_protocol(BINARY_RULE), type_i_error=1.5, scenario="null-effect", n_sims=10)
+        calibrate_efficacy(
+            _protocol(BINARY_RULE), type_i_error=1.5, scenario="null-effect", n_sims=10
+        )
 
 
 @pytest.mark.parametrize(
