@@ -7,6 +7,7 @@ The public surface, importable from `cstrial` (loaded on first use, so that
     load_protocol, expand_scenarios      the protocol and its scenarios
     group_sequential_boundaries, design_characteristics
     analytic_sample_size, simulated_sample_size, compare_designs, write_report
+    calibrate_efficacy                   a Bayesian design's efficacy threshold for a type I error
     describe_population, evaluate_targets
     sensitivity_analysis, write_sensitivity, ModelParameters   power under the model's uncertainty
 """
@@ -36,6 +37,7 @@ _LAZY = {
     "analytic_sample_size": "cstrial.sample_size",
     "simulated_sample_size": "cstrial.sample_size",
     "compare_designs": "cstrial.compare",
+    "calibrate_efficacy": "cstrial.calibrate",
     "write_report": "cstrial.report",
     "describe_population": "cstrial.disease.describe",
     "evaluate_targets": "cstrial.disease.targets",

@@ -63,7 +63,7 @@ class Calibration:
         return data
 
 
-def calibrate(
+def calibrate_efficacy(
     protocol: Protocol | str | Path,
     *,
     type_i_error: float,

@@ -1225,10 +1225,10 @@ def calibrate(
 ) -> None:
     """Find the efficacy posterior-probability threshold of a Bayesian design
     (design.decision) that gives a type I error, on common random numbers."""
-    from cstrial.calibrate import calibrate as calibrate_protocol
+    from cstrial.calibrate import calibrate_efficacy
 
     with _progress_bar("calibrating", _interactive() and not as_json) as progress:
-        result = calibrate_protocol(
+        result = calibrate_efficacy(
             protocol,
             type_i_error=type_i_error,
             scenario=scenario,

@@ -31,7 +31,15 @@ BAYESIAN = {
 }
 
 
-def _protocol(assurance=PRIOR, sampler="auto", decision=None):
+LOG_RANK = {
+    "name": "death_90d",
+    "type": "time-to-event",
+    "horizon_days": 90,
+    "analysis": "log-rank",
+}
+
+
+def _protocol(assurance=PRIOR, sampler="auto", decision=None, primary=None):
     data = yaml.safe_load(SMALL.read_text())
     data["arms"] = [
         {"name": "control", "control": True},
@@ -43,6 +51,8 @@ def _protocol(assurance=PRIOR, sampler="auto", decision=None):
     if decision is not None:
         data["design"]["decision"] = copy.deepcopy(decision)
     data["simulation"]["sampler"] = sampler
+    if primary is not None:
+        data["endpoints"]["primary"] = primary
     data["scenarios"] = [{"name": "null-effect", "set": {"arms.tocilizumab.effect.blockade": 0}}]
     return parse_protocol(data)
 
@@ -111,3 +121,12 @@ def test_bad_assurance_priors_are_named_with_their_field(prior, where, message):
         _protocol(prior)
     text = str(error.value)
     assert "design.assurance.prior" in text and where in text and message in text, text
+
+
+def test_a_point_mass_prior_gives_the_power_of_a_time_to_event_trial_bit_for_bit():
+    assured = _plan(_protocol(primary=LOG_RANK))
+    point = replace(assured.assurance, prior=DesignPrior("uniform", (0.7, 0.7)))
+    with_prior = _trials(replace(assured, assurance=point), replicates=60)
+    fixed = _trials(_plan(_protocol(None, "patients", primary=LOG_RANK)), replicates=60)
+    assert (with_prior.pop("drawn_tocilizumab_blockade") == 0.7).all()
+    assert with_prior.equals(fixed)

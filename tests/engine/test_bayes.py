@@ -18,7 +18,7 @@ import yaml
 from helpers import SMALL
 from scipy import integrate, stats
 
-from cstrial.calibrate import calibrate
+from cstrial.calibrate import calibrate_efficacy
 from cstrial.engine import run
 from cstrial.engine.plan import plan_scenario
 from cstrial.engine.simulate import simulate_chunk
@@ -133,7 +133,9 @@ def test_calibrated_threshold_keeps_the_type_one_error_on_a_fresh_seed(tmp_path)
     rule = {"type": "bayesian", "prior": {"beta": [1, 1]}, "efficacy": {"probability": 0.975}}
     protocol = _protocol(rule, looks=FIVE_LOOKS)
     target = 0.025
-    found = calibrate(protocol, type_i_error=target, scenario="null-effect", n_sims=3000, jobs=1)
+    found = calibrate_efficacy(
+        protocol, type_i_error=target, scenario="null-effect", n_sims=3000, jobs=1
+    )
     assert found.achieved <= target and found.threshold > 0.975
     # the protocol's uncalibrated 0.975, checked at five looks, inflates the error
     assert found.protocol_error > target + 4 * math.sqrt(target * (1 - target) / 3000)
@@ -155,9 +157,11 @@ def test_calibrated_threshold_keeps_the_type_one_error_on_a_fresh_seed(tmp_path)
 
 def test_calibration_needs_a_bayesian_decision_and_a_target_in_zero_one():
     with pytest.raises(UsageError, match=r"design\.decision"):
-        calibrate(_protocol(), type_i_error=0.025, scenario="null-effect", n_sims=10)
+        calibrate_efficacy(_protocol(), type_i_error=0.025, scenario="null-effect", n_sims=10)
     with pytest.raises(UsageError, match="type_i_error"):
-        calibrate(_protocol(BINARY_RULE), type_i_error=1.5, scenario="null-effect", n_sims=10)
+        calibrate_efficacy(
+            _protocol(BINARY_RULE), type_i_error=1.5, scenario="null-effect", n_sims=10
+        )
 
 
 @pytest.mark.parametrize(
@@ -195,3 +199,36 @@ def test_a_normal_prior_needs_a_positive_scale_and_a_log_scale_primary():
     }
     with pytest.raises(ProtocolError, match="needs a binary primary or an estimate on a log"):
         _protocol({**rule, "efficacy": {"probability": 0.99}}, mann_whitney)
+
+
+OSFD = {
+    "name": "osfd_21d",
+    "type": "organ-support-free-days",
+    "horizon_days": 21,
+    "analysis": "proportional-odds",
+}
+
+
+def test_ordinal_posteriors_are_the_normal_closed_form_on_the_log_odds_ratio():
+    rule = {
+        "type": "bayesian",
+        "prior": {"normal": [0.1, 1.5]},
+        "efficacy": {"probability": 0.99, "above": 1.0},
+        "futility": {"probability": 0.05, "above": 1.2},
+    }
+    trials, plan = _trials(_protocol(rule, OSFD, sample_size=200), replicates=40)
+    assert plan.sampler == "patients"
+    log_or = np.log(trials.estimate.to_numpy())
+    z = trials[[f"z_look_{k}" for k in (1, 2)]].to_numpy()
+    z = z[np.arange(len(trials)), trials.stop_look.to_numpy() - 1]
+    se = log_or / z  # proportional odds: z = log OR / SE (OR > 1 favours treatment)
+    precision = 1 / 1.5**2 + 1 / se**2
+    mean = (0.1 / 1.5**2 + log_or / se**2) / precision
+    expected = stats.norm.sf((0.0 - mean) * np.sqrt(precision))  # P(log OR > 0)
+    np.testing.assert_allclose(trials.posterior, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_a_bayesian_protocol_loads_back_from_its_resolved_yaml():
+    rule = {"type": "bayesian", "prior": {"normal": [0, 1]}, "efficacy": {"probability": 0.99}}
+    for protocol in (_protocol(BINARY_RULE), _protocol(rule, LOG_RANK)):
+        assert parse_protocol(yaml.safe_load(protocol.resolved_yaml())) == protocol

@@ -76,6 +76,9 @@ CASES = [
      "phrase": "invalid YAML: expected ',' or ']'"},
     {"file": "top_level_list", "path": "", "line": 2,
      "phrase": "the top level is not a mapping"},
+    # a feature under the wrong field: the message says where it lives
+    {"file": "posterior_under_efficacy", "path": "design.efficacy.posterior_probability_above",
+     "line": 15, "phrase": "posterior-probability rules are written under design.decision"},
 ]  # fmt: skip
 
 

@@ -111,7 +111,7 @@ class Statement(Schema):
 
     @classmethod
     def cross_check(cls, data: dict[Any, Any]) -> Found:
-        if "above" in data and "below" in data:
+        if data.get("above") is not None and data.get("below") is not None:
             return [(("below",), "give either above or below, not both")]
         return []
 
@@ -191,7 +191,7 @@ def _decision_fits_primary(decision: dict[Any, Any], primary: dict[Any, Any]) ->
             statement = decision.get(name)
             if not isinstance(statement, dict):
                 continue
-            if "below" in statement:
+            if statement.get("below") is not None:
                 found.append(
                     (
                         (*at, name, "below"),
@@ -233,7 +233,7 @@ def _decision_fits_primary(decision: dict[Any, Any], primary: dict[Any, Any]) ->
         statement = decision.get(name)
         if not isinstance(statement, dict):
             continue
-        if other in statement:
+        if statement.get(other) is not None:
             found.append(
                 (
                     (*at, name, other),
