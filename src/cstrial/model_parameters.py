@@ -84,8 +84,9 @@ class ModelParameters:
     overrides: tuple[tuple[str, float], ...] = ()
 
     @classmethod
-    def of(cls, values: Mapping[str, float] | None = None) -> ModelParameters:
-        """Overrides from a name -> value mapping, checked: a known parameter, a finite value."""
+    def of(cls, values: Mapping[str, float | str] | None = None) -> ModelParameters:
+        """Overrides from a name -> value mapping, checked: a known parameter, a finite value
+        (a number, or text that reads as one), a value the table can take."""
         numbers: dict[str, float] = {}
         for name, value in (values or {}).items():
             table_of(name)

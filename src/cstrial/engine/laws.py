@@ -252,8 +252,8 @@ def _model_fingerprint() -> str:
         for source in sorted((root / folder).glob("*.py")):
             digest.update(source.read_bytes())
     digest.update(Path(__file__).read_bytes())
-    for source in ("parameters.py", "model_parameters.py"):
-        digest.update((root / source).read_bytes())
+    for module in ("parameters.py", "model_parameters.py"):
+        digest.update((root / module).read_bytes())
     return digest.hexdigest()
 
 
