@@ -19,10 +19,12 @@ protocol this module
 Every setting simulates the same trials from the same seed (common random numbers:
 `simulation.seed`, chunk streams as in a run), so differences between settings are
 the model's, not Monte Carlo noise in the draws of one setting against another.
-Settings are simulated with the exact-law samplers (counts, events): a protocol
-that needs the patient-level sampler is refused. The arms' laws of each setting are
-computed to `SENSITIVITY_LAW_TOLERANCE` (far below the power's Monte Carlo error) and
-cached on disk like a run's laws, keyed by the overridden values.
+Settings are simulated with the sampler a run of the protocol would use: the exact-law
+samplers (counts, events) take a fraction of a second per setting, the patient-level
+one (organ-support endpoints, covariate-adjusted analyses, infection harms) as long
+as a run. The arms' laws of each setting are computed to `SENSITIVITY_LAW_TOLERANCE`
+(far below the power's Monte Carlo error) and cached on disk like a run's laws, keyed
+by the overridden values.
 
 Two shares are tied: the SCAI stage shares C and D give way to each other so that
 stage E keeps its documented share (0.15): varying `p_scai_c` sets `p_scai_d` to
