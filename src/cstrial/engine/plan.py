@@ -412,8 +412,10 @@ def arm_risk(
     rng = np.random.default_rng(REFERENCE_EFFECT_SEED)
     exposure = rng.standard_exponential(h30.size)
     death = course.death_time(exposure, MODEL_HORIZON_DAYS)
-    infection = excess_infection_day(rng, h30.size, ratio)
-    death = death_day_with_infection(course, exposure, death, infection, MODEL_HORIZON_DAYS)
+    infection = excess_infection_day(rng, h30.size, ratio, model.harms)
+    death = death_day_with_infection(
+        course, exposure, death, infection, MODEL_HORIZON_DAYS, model.harms
+    )
     return float(np.mean(death <= horizon_days))
 
 
@@ -460,7 +462,7 @@ def reference_effect(
         )
         death[mask] = course.death_time(exposure[mask], MODEL_HORIZON_DAYS)
         ratio[mask] = course.cumulative_hazard(30.0) / h30[mask]
-    drawn = simulate_course(rng, patients, death, ratio, death_eta=eta[: 2 * m])
+    drawn = simulate_course(rng, patients, death, ratio, model.course, death_eta=eta[: 2 * m])
     trial = TrialCourse(
         arms=arms[None, :],
         death_day=death[None, :],

@@ -508,11 +508,16 @@ class PatientsSampler(_CourseSampler):
             if ratio > 1.0 and j in courses:
                 in_arm, course = courses[j]
                 infection_day = np.full(size, np.inf) if infection_day is None else infection_day
-                infected = excess_infection_day(rng, in_arm.size, ratio)
+                infected = excess_infection_day(rng, in_arm.size, ratio, model.harms)
                 infection_day[in_arm] = infected
                 death_day = death_days(fraction, *timing) if death_day is None else death_day
                 death_day[in_arm] = death_day_with_infection(
-                    course, exposure[in_arm], death_day[in_arm], infected, MODEL_HORIZON_DAYS
+                    course,
+                    exposure[in_arm],
+                    death_day[in_arm],
+                    infected,
+                    MODEL_HORIZON_DAYS,
+                    model.harms,
                 )
         disease_course = None
         if not model.is_default and death_day is None:
@@ -520,7 +525,9 @@ class PatientsSampler(_CourseSampler):
             death_day = death_days(fraction, *timing)
         if plan.needs_course:
             death_day = death_days(fraction, *timing) if death_day is None else death_day
-            drawn = simulate_course(rng, patients, death_day, hazard_ratio_30d, death_eta=eta)
+            drawn = simulate_course(
+                rng, patients, death_day, hazard_ratio_30d, model.course, death_eta=eta
+            )
             disease_course = drawn.reshaped((trials, n))
         trial = TrialCourse(
             arms=arms,
