@@ -158,7 +158,7 @@ def test_default_parameters_follow_the_arms():
 
 
 def test_cli_json_parquet_tornado_and_report_hook(tmp_path):
-    out = tmp_path / "sens"
+    out = tmp_path / "sensitivity"  # where the report hook looks in a run folder
     result = runner.invoke(
         app,
         [
