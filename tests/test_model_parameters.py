@@ -13,7 +13,8 @@ import pytest
 from cstrial.disease import DISEASE, LATE
 from cstrial.engine import laws as laws_module
 from cstrial.engine.plan import plan_scenario
-from cstrial.errors import CstrialError, UsageError
+from cstrial.engine.simulate import simulate_chunk
+from cstrial.errors import UsageError
 from cstrial.model_docs import TABLES as ALL_TABLES
 from cstrial.model_parameters import DEFAULT, TABLES, ModelParameters
 from cstrial.protocol import expand_scenarios, load_protocol
@@ -159,15 +160,25 @@ def test_a_plan_carries_its_overrides_and_their_laws(tmp_path, monkeypatch):
     assert again.comparisons[0].true_effect == full.comparisons[0].true_effect
 
 
-def test_overrides_refuse_the_patient_level_sampler():
-    protocol = load_protocol(TOCI)
-    scenario = expand_scenarios(
-        protocol.model_copy(
-            update={"simulation": protocol.simulation.model_copy(update={"sampler": "patients"})}
-        )
-    )[0]
-    with pytest.raises(CstrialError, match="laws' samplers only"):
-        plan_scenario(scenario, 1, model=ModelParameters.of({"blockade": 0.5}))
+def test_the_patient_level_sampler_simulates_the_overridden_model(tmp_path, monkeypatch):
+    """Virtual patients drawn under an override die at the rate the override's laws give
+    (not the documented model's): the override reaches the workers' patient-level path."""
+    monkeypatch.setenv("CSTRIAL_CACHE_DIR", str(tmp_path))
+    protocol = load_protocol(ROOT / "tests" / "assets" / "small.yaml")
+    patients = protocol.model_copy(
+        update={"simulation": protocol.simulation.model_copy(update={"sampler": "patients"})}
+    )
+    scenario = expand_scenarios(patients)[0]
+    model = ModelParameters.of({"log_h30_scai_e": 1.45, "p_scai_c": 0.35, "p_scai_d": 0.45})
+    plan = plan_scenario(scenario, 5, model=model)
+    default = plan_scenario(scenario, 5)
+    assert plan.sampler == "patients"
+    expected = plan.comparisons[0].control_risk
+    assert expected > default.comparisons[0].control_risk + 0.05
+    tally = simulate_chunk(pickle.loads(pickle.dumps(plan)), 0, 0, 250, 1).tallies[0]
+    observed = tally.deaths_control / tally.enrolled_control
+    se = np.sqrt(expected * (1 - expected) / tally.enrolled_control)
+    assert abs(observed - expected) < 4 * se, (observed, expected, se)
 
 
 def test_run_with_a_parameter_records_it_and_moves_the_control_rate(tmp_path, monkeypatch):

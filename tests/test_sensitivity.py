@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cstrial.cli import app
+from cstrial.disease.course import COURSE
 from cstrial.disease.describe import describe_population
 from cstrial.model_parameters import parameter
 from cstrial.protocol import load_protocol
@@ -147,10 +148,17 @@ def test_default_parameters_follow_the_arms():
     assert {"blockade", "il6_blockade_floor", "beta_il6", "p_scai_c"} <= toci
     assert not {"blockade", "il6_blockade_floor"} & constant
     assert not any(name.startswith(("toci_", "anakinra_")) for name in toci)
+    # an endpoint built from the organ-support course brings the course's parameters
+    endpoints = {
+        r.name
+        for r in analysed_parameters(load_protocol(ROOT / "protocols" / "toci-endpoints.yaml"))
+    }
+    course = {row.name for row in COURSE.rows if row.uncertain}
+    assert course and course <= endpoints and not course & toci
 
 
 def test_cli_json_parquet_tornado_and_report_hook(tmp_path):
-    out = tmp_path / "sens"
+    out = tmp_path / "sensitivity"  # where the report hook looks in a run folder
     result = runner.invoke(
         app,
         [

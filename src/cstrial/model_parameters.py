@@ -1,8 +1,8 @@
 """The model's parameters with some values overridden: the unit of a sensitivity analysis.
 
 `ModelParameters` names the overridden values of any documented parameter of the
-population, disease, late-death, treatment-mechanism and PK/PD tables (every
-parameter name is unique across them). It is a small frozen, picklable value:
+population, disease, late-death, treatment-mechanism, PK/PD, organ-support course and
+infection-harm tables (every parameter name is unique across them). It is a small frozen, picklable value:
 the plan carries it to the workers (separate processes), the laws' cache keys on
 it, and each layer reads its own table from it (`population`, `disease`, ...), so
 no module state is changed and two settings can be planned side by side.
@@ -24,12 +24,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+from cstrial.disease.course import COURSE
 from cstrial.disease.parameters import DISEASE, LATE
 from cstrial.errors import UsageError
 from cstrial.parameters import Parameter, ParameterTable
 from cstrial.population.parameters import POPULATION
 from cstrial.protocol.effects import Effect, Il6Mediated, Pkpd
 from cstrial.treatment.effects import TREATMENT, is_null
+from cstrial.treatment.harms import HARMS
 from cstrial.treatment.pkpd import PKPD
 
 # The tables a sensitivity analysis may override, by the name `ModelParameters` gives them.
@@ -39,6 +41,8 @@ TABLES: dict[str, ParameterTable] = {
     "late": LATE,
     "treatment": TREATMENT,
     "pkpd": PKPD,
+    "course": COURSE,
+    "harms": HARMS,
 }
 
 
@@ -85,7 +89,8 @@ class ModelParameters:
 
     @classmethod
     def of(cls, values: Mapping[str, float | str] | None = None) -> ModelParameters:
-        """Overrides from a name -> value mapping, checked: a known parameter, a finite value."""
+        """Overrides from a name -> value mapping, checked: a known parameter, a finite value
+        (a number, or text that reads as one), a value the table can take."""
         numbers: dict[str, float] = {}
         for name, value in (values or {}).items():
             table_of(name)
@@ -138,6 +143,14 @@ class ModelParameters:
     @property
     def pkpd(self) -> ParameterTable:
         return self.table("pkpd")
+
+    @property
+    def course(self) -> ParameterTable:
+        return self.table("course")
+
+    @property
+    def harms(self) -> ParameterTable:
+        return self.table("harms")
 
     def effect(self, effect: Effect | None) -> Effect | None:
         """An arm's effect under this setting: an overridden `blockade` replaces the arm's own

@@ -19,10 +19,12 @@ protocol this module
 Every setting simulates the same trials from the same seed (common random numbers:
 `simulation.seed`, chunk streams as in a run), so differences between settings are
 the model's, not Monte Carlo noise in the draws of one setting against another.
-Settings are simulated with the exact-law samplers (counts, events): a protocol
-that needs the patient-level sampler is refused. The arms' laws of each setting are
-computed to `SENSITIVITY_LAW_TOLERANCE` (far below the power's Monte Carlo error) and
-cached on disk like a run's laws, keyed by the overridden values.
+Settings are simulated with the sampler a run of the protocol would use: the exact-law
+samplers (counts, events) take a fraction of a second per setting, the patient-level
+one (organ-support endpoints, covariate-adjusted analyses, infection harms) as long
+as a run. The arms' laws of each setting are computed to `SENSITIVITY_LAW_TOLERANCE`
+(far below the power's Monte Carlo error) and cached on disk like a run's laws, keyed
+by the overridden values.
 
 Two shares are tied: the SCAI stage shares C and D give way to each other so that
 stage E keeps its documented share (0.15): varying `p_scai_c` sets `p_scai_d` to
@@ -66,6 +68,7 @@ from cstrial.model_parameters import (
 )
 from cstrial.protocol import Protocol, expand_scenarios, load_protocol, select_scenarios
 from cstrial.protocol.effects import Il6Mediated, Pkpd
+from cstrial.protocol.vocabulary import ENDPOINT_KINDS
 from cstrial.results import write_bytes_atomic, write_json_atomic, write_table_atomic
 from cstrial.treatment.effects import is_null
 
@@ -305,7 +308,8 @@ def analysed_parameters(
     By default every uncertain parameter of the population, disease and late-death
     tables, and those of the treatment tables the protocol's arms use: the IL-6
     mechanism (`blockade`, `il6_blockade_floor`) when an active arm is `il6-mediated`
-    or `pkpd` and not null, the PK/PD table when an arm is `pkpd`. `ranges` replaces
+    or `pkpd` and not null, the PK/PD table when an arm is `pkpd`, the infection harms
+    when an arm has them; the organ-support course's when an endpoint is built from it. `ranges` replaces
     documented ranges (name -> (low, high)); a name in `ranges` is analysed even
     without a documented range.
     """
@@ -322,6 +326,11 @@ def analysed_parameters(
             kinds.append("treatment")
         if any(isinstance(e, Pkpd) and not is_null(e) for e in effects):
             kinds.append("pkpd")
+        endpoints = (protocol.endpoints.primary, *protocol.endpoints.secondary)
+        if any(ENDPOINT_KINDS[e.type].course for e in endpoints):
+            kinds.append("course")
+        if any(getattr(e, "infection_hazard_ratio", 1.0) > 1.0 for e in effects):
+            kinds.append("harms")
         chosen = [row.name for row in uncertain_parameters(kinds)]
         chosen += [n for n in ranges if n not in chosen]
     else:

@@ -9,12 +9,10 @@ import sys
 from pathlib import Path
 
 from cstrial import __version__
-from cstrial.disease.course import COURSE
 from cstrial.engine.plan import ScenarioPlan
 from cstrial.model_parameters import TABLES
 from cstrial.protocol import Protocol
 from cstrial.results import sha256_file
-from cstrial.treatment.harms import HARMS
 
 DEPENDENCIES = ("numpy", "scipy", "pandas", "pyarrow", "joblib", "pydantic", "PyYAML")
 
@@ -85,7 +83,7 @@ def run_manifest(
         "dependencies": {name: _version(name) for name in DEPENDENCIES},
         # every parameter with its source and, if uncertain, its plausible range and the
         # range's source; then the values a what-if run overrode (none: the documented model)
-        "parameters": {t.title: t.to_records() for t in (*TABLES.values(), COURSE, HARMS)},
+        "parameters": {t.title: t.to_records() for t in TABLES.values()},
         "model_overrides": {
             p.name: dict(p.model.overrides) for p in plans if not p.model.is_default
         },

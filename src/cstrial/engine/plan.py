@@ -128,8 +128,8 @@ def plan_scenario(
     `save_patients` (the run's option) keeps the patient-level sampler, which is the
     only one with patients to save. `model` overrides model parameters
     (`cstrial.model_parameters`, a sensitivity analysis): the arms' laws, control rate
-    and true effects are those of the overridden model; it needs the laws' samplers
-    (counts, events). `law_tolerance` is the laws' precision (`outcome_laws`).
+    and true effects are those of the overridden model, and the plan carries it to the
+    samplers (workers are separate processes). `law_tolerance` is the laws' precision (`outcome_laws`).
     """
     protocol = scenario.protocol
     design = protocol.design
@@ -140,34 +140,24 @@ def plan_scenario(
     order = [control, *(i for i, arm in enumerate(protocol.arms) if not arm.control)]
     effects = tuple(model.effect(protocol.arms[i].effect) for i in order)
     laws, law_problem = _outcome_laws(protocol, criteria, effects, model, law_tolerance)
-    if not model.is_default and laws is None:
-        raise CstrialError(
-            f"scenario {scenario.name}: overridden model parameters ({model.describe()}) need "
-            f"the arms' outcome laws, which this protocol cannot use ({law_problem or 'no laws'})"
-        )
     if laws is not None:
         fraction, shift = laws.eligible_fraction, laws.baseline_shift
     else:
-        fraction = reference_fraction(criteria)
+        fraction = reference_fraction(criteria, model.population)
         check_eligibility(fraction, scenario.name)
         target = protocol.population.control_mortality_30d
-        eta = linear_predictor(reference_population(criteria))
+        eta = linear_predictor(reference_population(criteria, model.population), model.disease)
         shift = baseline_shift(eta, target, 30.0) if target is not None else 0.0
-    risks = _arm_risks(protocol, order, laws, criteria, shift)
+    risks = _arm_risks(protocol, order, laws, criteria, shift, model)
     seen = _observed_share(protocol, laws)
     calendar = _calendar(protocol, [risks[order.index(i)] * seen for i in range(len(order))])
     alpha = design.alpha / len(protocol.active_arms)  # Bonferroni
     bounds = design_boundaries(design, calendar.fractions, alpha)
     comparisons = tuple(
-        _comparison(protocol, scenario.name, order, k, risks, bounds, alpha, criteria, shift)
+        _comparison(protocol, scenario.name, order, k, risks, bounds, alpha, criteria, shift, model)
         for k in range(1, len(order))
     )
     sampler, reason = choose_sampler(protocol, laws, law_problem, save_patients)
-    if not model.is_default and sampler == "patients":
-        raise CstrialError(
-            f"scenario {scenario.name}: overridden model parameters ({model.describe()}) are "
-            f"simulated with the laws' samplers only, and this one needs patients: {reason}"
-        )
     plan = ScenarioPlan(
         index=scenario.index,
         name=scenario.name,
@@ -272,6 +262,7 @@ def _arm_risks(
     laws: OutcomeLaws | None,
     criteria: Criteria,
     shift: float,
+    model: ModelParameters = DEFAULT,
 ) -> list[float]:
     """Each arm's risk of death by the primary's horizon, in simulation order: from the
     laws, or (infection harms, no laws) by a fixed-seed simulation of the reference
@@ -281,16 +272,16 @@ def _arm_risks(
     reference = None
     risks = []
     for k, i in enumerate(order):
-        effect = protocol.arms[i].effect
+        effect = model.effect(protocol.arms[i].effect)
         harmed = getattr(effect, "infection_hazard_ratio", 1.0) > 1.0
         if marginal is not None and not harmed:
             risks.append(float(marginal[k]))
             continue
         if reference is None:
-            reference = reference_population(criteria)
-            eta = linear_predictor(reference) + shift
-            h30, late = np.exp(eta), late_log_ratio(reference, eta)
-        risks.append(arm_risk(effect, h30, reference["il6_pg_ml"], horizon, late))
+            reference = reference_population(criteria, model.population)
+            eta = linear_predictor(reference, model.disease) + shift
+            h30, late = np.exp(eta), late_log_ratio(reference, eta, model.late, model.disease)
+        risks.append(arm_risk(effect, h30, reference["il6_pg_ml"], horizon, late, model))
     return risks
 
 
@@ -344,19 +335,25 @@ def _comparison(
     alpha: float,
     criteria: Criteria,
     shift: float,
+    model: ModelParameters = DEFAULT,
 ) -> Comparison:
     """The arm at `position` of the simulation's order against control (position 0)."""
     endpoint = protocol.endpoints.primary
     arm, control = protocol.arms[order[position]], protocol.arms[order[0]]
+    arm_effect = model.effect(arm.effect)
     risk, control_risk = risks[position], risks[0]
     if ENDPOINT_KINDS[endpoint.type].closed_form_truth:
         effect = true_effect(endpoint, risk, control_risk)
-    elif is_null(arm.effect) and getattr(arm.effect, "infection_hazard_ratio", 1.0) == 1.0:
+    elif is_null(arm_effect) and getattr(arm_effect, "infection_hazard_ratio", 1.0) == 1.0:
         effect = ANALYSES[endpoint.analysis].null  # exact by symmetry, not simulated
     else:
-        reference = reference_population(criteria)
+        reference = reference_population(criteria, model.population)
         effect = reference_effect(
-            endpoint, arm.effect, reference, linear_predictor(reference) + shift
+            endpoint,
+            arm_effect,
+            reference,
+            linear_predictor(reference, model.disease) + shift,
+            model,
         )
     return Comparison(
         label=f"{arm.name} vs {control.name}",
@@ -403,6 +400,7 @@ def arm_risk(
     il6: np.ndarray,
     horizon_days: float,
     late: np.ndarray | float,
+    model: ModelParameters = DEFAULT,
 ) -> float:
     """Mean risk of death by the horizon under an arm, over the reference population.
 
@@ -410,15 +408,17 @@ def arm_risk(
     form here, by a fixed-seed simulation of every reference patient (SE < 0.0012).
     `late` is the patients' late log ratio (`cstrial.disease.late_log_ratio`).
     """
-    course = hazard_course(effect, h30, il6, horizon_days, late=late)
+    course = hazard_course(effect, h30, il6, horizon_days, late=late, model=model)
     ratio = getattr(effect, "infection_hazard_ratio", 1.0)
     if ratio <= 1.0:
         return float(course.risk(horizon_days).mean())
     rng = np.random.default_rng(REFERENCE_EFFECT_SEED)
     exposure = rng.standard_exponential(h30.size)
     death = course.death_time(exposure, MODEL_HORIZON_DAYS)
-    infection = excess_infection_day(rng, h30.size, ratio)
-    death = death_day_with_infection(course, exposure, death, infection, MODEL_HORIZON_DAYS)
+    infection = excess_infection_day(rng, h30.size, ratio, model.harms)
+    death = death_day_with_infection(
+        course, exposure, death, infection, MODEL_HORIZON_DAYS, model.harms
+    )
     return float(np.mean(death <= horizon_days))
 
 
@@ -426,7 +426,11 @@ REFERENCE_EFFECT_PATIENTS = 20_000  # per arm
 
 
 def reference_effect(
-    endpoint: Endpoint, effect: Effect | None, reference: Patients, eta: np.ndarray
+    endpoint: Endpoint,
+    effect: Effect | None,
+    reference: Patients,
+    eta: np.ndarray,
+    model: ModelParameters = DEFAULT,
 ) -> float:
     """The model's effect on a days-out-of-hospital or hierarchical endpoint.
 
@@ -448,7 +452,7 @@ def reference_effect(
     exposure = rng.standard_exponential(2 * m)
     death = np.empty(2 * m)
     ratio = np.ones(2 * m)
-    late = late_log_ratio(patients, eta[: 2 * m])
+    late = late_log_ratio(patients, eta[: 2 * m], model.late, model.disease)
     for arm, arm_effect in ((0, None), (1, effect)):
         mask = arms == arm
         course = hazard_course(
@@ -457,10 +461,11 @@ def reference_effect(
             patients["il6_pg_ml"][mask],
             endpoint.horizon_days,
             late=late[mask],
+            model=model,
         )
         death[mask] = course.death_time(exposure[mask], MODEL_HORIZON_DAYS)
         ratio[mask] = course.cumulative_hazard(30.0) / h30[mask]
-    drawn = simulate_course(rng, patients, death, ratio, death_eta=eta[: 2 * m])
+    drawn = simulate_course(rng, patients, death, ratio, model.course, death_eta=eta[: 2 * m])
     trial = TrialCourse(
         arms=arms[None, :],
         death_day=death[None, :],

@@ -491,19 +491,23 @@ class PatientsSampler(_CourseSampler):
         self, rng: np.random.Generator, arms: np.ndarray, months: np.ndarray, population: int
     ) -> tuple[TrialCourse, np.ndarray | None]:
         plan = self.plan
+        model = plan.model  # the documented model, or a sensitivity analysis's overrides
+        timing = (model.disease, model.late)
         trials, n = arms.shape
         size = trials * n
         if population == SUBGROUP:
             assert plan.subgroup is not None
             criteria = narrowed(plan.criteria, plan.subgroup.inclusion)
-            patients, _ = enroll(rng, size, criteria, plan.eligible_fraction * plan.subgroup_share)
+            patients, _ = enroll(
+                rng, size, criteria, plan.eligible_fraction * plan.subgroup_share, model.population
+            )
         else:
-            patients, _ = enroll(rng, size, plan.criteria, plan.eligible_fraction)
+            patients, _ = enroll(rng, size, plan.criteria, plan.eligible_fraction, model.population)
         members = None
         if plan.subgroup is not None:
             members = eligible(patients, plan.subgroup).reshape(trials, n)
-        eta = linear_predictor(patients) + plan.baseline_shift
-        late = late_log_ratio(patients, eta)
+        eta = linear_predictor(patients, model.disease) + plan.baseline_shift
+        late = late_log_ratio(patients, eta, model.late, model.disease)
         flat_arms = np.maximum(arms, 0).reshape(-1)  # no one (-1) is drawn as control, unused
         h30 = np.exp(eta)
         exposure = rng.standard_exponential(size)
@@ -520,7 +524,12 @@ class PatientsSampler(_CourseSampler):
             for positions, arm_effect in self._arm_effects(j, effect, in_arm, n):
                 index = in_arm[positions]
                 course = hazard_course(
-                    arm_effect, h30[index], il6[index], plan.horizon_days, late=late[index]
+                    arm_effect,
+                    h30[index],
+                    il6[index],
+                    plan.horizon_days,
+                    late=late[index],
+                    model=model,
                 )
                 fraction[index] = course.death_fraction(exposure[index] / h30[index])
                 parts.append((positions, course))
@@ -537,9 +546,9 @@ class PatientsSampler(_CourseSampler):
             if ratio > 1.0 and j in courses:
                 in_arm, parts = courses[j]
                 infection_day = np.full(size, np.inf) if infection_day is None else infection_day
-                infected = excess_infection_day(rng, in_arm.size, ratio)
+                infected = excess_infection_day(rng, in_arm.size, ratio, model.harms)
                 infection_day[in_arm] = infected
-                death_day = death_days(fraction) if death_day is None else death_day
+                death_day = death_days(fraction, *timing) if death_day is None else death_day
                 for positions, course in parts:
                     index = in_arm[positions]
                     death_day[index] = death_day_with_infection(
@@ -548,11 +557,17 @@ class PatientsSampler(_CourseSampler):
                         death_day[index],
                         infected[positions],
                         MODEL_HORIZON_DAYS,
+                        model.harms,
                     )
         disease_course = None
+        if not model.is_default and death_day is None:
+            # days with the overridden timing now: the outcomes read G with the model's own
+            death_day = death_days(fraction, *timing)
         if plan.needs_course:
-            death_day = death_days(fraction) if death_day is None else death_day
-            drawn = simulate_course(rng, patients, death_day, hazard_ratio_30d, death_eta=eta)
+            death_day = death_days(fraction, *timing) if death_day is None else death_day
+            drawn = simulate_course(
+                rng, patients, death_day, hazard_ratio_30d, model.course, death_eta=eta
+            )
             disease_course = drawn.reshaped((trials, n))
         trial = TrialCourse(
             arms=arms,

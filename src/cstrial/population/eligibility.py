@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cstrial.errors import InfeasibleDesignError
+from cstrial.parameters import ParameterTable
+from cstrial.population.parameters import POPULATION
 from cstrial.population.sample import Keep, Patients, screen
 from cstrial.protocol.covariates import COVARIATES
 
@@ -56,9 +58,15 @@ def eligible(patients: Patients, criteria: Criteria) -> np.ndarray:
 
 
 def enroll(
-    rng: np.random.Generator, n: int, criteria: Criteria, eligible_fraction: float
+    rng: np.random.Generator,
+    n: int,
+    criteria: Criteria,
+    eligible_fraction: float,
+    table: ParameterTable = POPULATION,
 ) -> tuple[Patients, int]:
     """Screen virtual patients until exactly `n` are eligible; return them and the number screened.
+
+    `table` is the population's parameter table (a sensitivity analysis overrides it).
 
     Patients are screened in batches sized from the expected eligible fraction; the
     enrolled are the first `n` eligible in screening order, so the result depends only
@@ -71,7 +79,7 @@ def enroll(
     while found < n:
         # bounded batches keep the temporaries in cache; their sizes depend only on n
         batch = min(int(np.ceil((n - found) / eligible_fraction * 1.05)) + 64, SCREEN_BATCH)
-        candidates, position = screen(rng, batch, _criteria_as_they_come(criteria))
+        candidates, position = screen(rng, batch, _criteria_as_they_come(criteria), table)
         take = min(n - found, position.size)
         if take:
             parts.append({k: v[:take] for k, v in candidates.items()})

@@ -13,7 +13,9 @@ from functools import lru_cache
 import numpy as np
 
 from cstrial.errors import InfeasibleDesignError
+from cstrial.parameters import ParameterTable
 from cstrial.population.eligibility import Criteria, eligible
+from cstrial.population.parameters import POPULATION
 from cstrial.population.sample import Patients, sample_population
 from cstrial.protocol.covariates import COVARIATES
 from cstrial.protocol.limits import MAX_POPULATIONS
@@ -32,24 +34,27 @@ def criteria_of(population: Population) -> Criteria:
     )
 
 
-def reference_population(criteria: Criteria) -> Patients:
-    """A large eligible sample from a fixed seed (cached), for calibration and true effects."""
-    return _reference(_criteria_key(criteria))[0]
+def reference_population(criteria: Criteria, table: ParameterTable = POPULATION) -> Patients:
+    """A large eligible sample from a fixed seed (cached), for calibration and true effects;
+    `table` is the population's parameters (a sensitivity analysis overrides them)."""
+    return _reference(_criteria_key(criteria), table)[0]
 
 
-def reference_fraction(criteria: Criteria) -> float:
+def reference_fraction(criteria: Criteria, table: ParameterTable = POPULATION) -> float:
     """The eligible fraction of the virtual population under `criteria`."""
-    return _reference(_criteria_key(criteria))[1]
+    return _reference(_criteria_key(criteria), table)[1]
 
 
+# keyed by the table's identity: tables with overridden values are made once per set of
+# overrides (`cstrial.model_parameters`), so a changed value never meets a stale sample
 @lru_cache(maxsize=64)
-def _reference(key: tuple) -> tuple[Patients, float]:
+def _reference(key: tuple, table: ParameterTable = POPULATION) -> tuple[Patients, float]:
     criteria = Criteria(inclusion=dict(key[0]), exclusion=dict(key[1]))
     rng = np.random.default_rng(REFERENCE_SEED)
     parts: list[Patients] = []
     found = screened = 0
     while found < REFERENCE_ELIGIBLE and screened < REFERENCE_MAX_SCREENED:
-        batch = sample_population(rng, 500_000)
+        batch = sample_population(rng, 500_000, table)
         mask = eligible(batch, criteria)
         parts.append({k: v[mask] for k, v in batch.items()})
         found += int(mask.sum())
