@@ -991,7 +991,12 @@ def sensitivity(
         return
     oat = result.one_at_a_time()
     if not oat.empty:
-        tornado = Table(title=f"One at a time ({result.n_sims} trials per setting, same seed)")
+        base = ", ".join(
+            f"{r['comparison']} {r['power_base']:.3f}" for r in result.joint().to_dict("records")
+        )
+        tornado = Table(
+            title=f"One at a time ({result.n_sims} trials per setting, same seed; base power {base})"
+        )
         for column in (
             "parameter",
             "comparison",
