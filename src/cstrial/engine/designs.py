@@ -17,4 +17,9 @@ if TYPE_CHECKING:
 
 def decision_design(protocol: Protocol, plan: ScenarioPlan) -> Design | None:
     """The design the protocol's `design:` section asks for, or None for the default."""
+    from cstrial.engine.multiarm import multiarm_design
+
+    multiarm = multiarm_design(protocol, plan)
+    if multiarm is not None:
+        return multiarm
     return None

@@ -41,6 +41,13 @@ from cstrial.protocol.fields import (
 )
 from cstrial.protocol.grid import MAX_GRID_POINTS, grid_names, grid_size, value_text
 from cstrial.protocol.messages import render_path, show
+from cstrial.protocol.multiarm import (
+    Multiplicity,
+    Selection,
+    TestingGraph,
+    check_testing,
+    multiarm_problems,
+)
 from cstrial.protocol.vocabulary import (
     ANALYSES,
     ENDPOINT_KINDS,
@@ -206,7 +213,8 @@ class Endpoints(Schema):
     secondary: Annotated[list[Endpoint], BeforeValidator(empty_when_null)] = Field(
         default_factory=list
     )
-    testing: Testing = "none"  # fixed-sequence: secondaries tested in order at full alpha
+    # fixed-sequence: secondaries tested in order at full alpha; graph: docs/multiarm.md
+    testing: Annotated[Testing | TestingGraph, BeforeValidator(check_testing)] = "none"
 
     @classmethod
     def cross_check(cls, data: dict[Any, Any]) -> Found:
@@ -295,6 +303,9 @@ class Design(Schema):
     futility: Futility | None = None
     accrual: Accrual = Field(default_factory=Accrual)
     dropout: Dropout = Field(default_factory=Dropout)
+    # multi-arm trials (docs/multiarm.md)
+    multiplicity: Multiplicity = "bonferroni"
+    selection: Selection | None = None
 
     @classmethod
     def cross_check(cls, data: dict[Any, Any]) -> Found:
@@ -438,6 +449,7 @@ class Protocol(Schema):
         found = _arm_problems(arms)
         found += _duplicate_names([(("arms", i), arm) for i, arm in enumerate(arms)], "arm")
         found += _sample_size_problems(data.get("design"), len(arms))
+        found += multiarm_problems(data)
         scenarios = data.get("scenarios")
         if isinstance(scenarios, list):
             named = [(("scenarios", i), item) for i, item in enumerate(scenarios)]
