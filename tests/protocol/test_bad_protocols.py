@@ -66,6 +66,17 @@ CASES = [
      "phrase": "hwang-shih-decani needs a parameter: gamma"},
     {"file": "unknown_spending", "path": "design.efficacy.spending", "line": 19,
      "phrase": "did you mean 'lan-demets-obrien-fleming'?"},
+    # multi-arm designs (docs/multiarm.md)
+    {"file": "selection_two_arms", "path": "design.selection", "line": 16,
+     "phrase": "selects among several active arms at interims; this protocol has 1 active arm"},
+    {"file": "dunnett_one_arm", "path": "design.multiplicity", "line": 16,
+     "phrase": "dunnett adjusts for several active arms against one control"},
+    {"file": "graph_weights_over_one", "path": "endpoints.testing.graph.weights", "line": 13,
+     "phrase": "must sum to at most 1, found 1.2"},
+    {"file": "graph_transitions_over_one", "path": "endpoints.testing.graph.transitions[0]",
+     "line": 13, "phrase": "the edges leaving hypothesis 0 must sum to at most 1, found 1.5"},
+    {"file": "holm_as_testing", "path": "endpoints.testing", "line": 12,
+     "phrase": "holm is a multiplicity method across arms: write design.multiplicity: holm"},
     # scenarios
     {"file": "bad_scenario_path", "path": "scenarios[0].set.arms.toci.effect.blockade",
      "line": 21, "phrase": "no item named 'toci' in arms; did you mean 'tocilizumab'?"},

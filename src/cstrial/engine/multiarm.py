@@ -166,7 +166,7 @@ class MultiArmRule:
     def decide(self, look: int, running: np.ndarray, seen: Look, stage: StagePlan) -> Verdict:
         d = self.design
         self.in_stage[running, look] = stage.allocation[:, 1:] > 0
-        for c, analysis in enumerate(seen.analyses):
+        for c in range(self.m):
             self.patients[running, 0] = seen.arms[c][0]
             self.patients[running, c + 1] = seen.arms[c][2]
         final = look == self.k - 1
