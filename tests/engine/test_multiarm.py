@@ -49,10 +49,7 @@ def _protocol_plans(looks: tuple[float, ...]) -> dict[str, tuple]:
             )
         }
     )
-    return {
-        s.name: (s.protocol, plan_scenario(s, 16))
-        for s in expand_scenarios(protocol)
-    }
+    return {s.name: (s.protocol, plan_scenario(s, 16)) for s in expand_scenarios(protocol)}
 
 
 def _plan(
@@ -164,7 +161,11 @@ def test_a_dropped_arm_stops_enrolling_and_its_share_goes_to_the_open_arms():
     assert (first.stage_stopped == 1).all()
     # keep_total: the trials that ran to the end randomised all 900 patients
     ran = a[(a.sim.isin(first.sim)) & a.in_stage_3]
-    total = ran.control_patients + ran.arm_patients + first.set_index("sim").loc[ran.sim].arm_patients.to_numpy()
+    total = (
+        ran.control_patients
+        + ran.arm_patients
+        + first.set_index("sim").loc[ran.sim].arm_patients.to_numpy()
+    )
     assert (total == 900).all()
 
 
@@ -217,3 +218,47 @@ def test_default_bonferroni_keeps_the_default_design():
     protocol, plan = _protocol_plans((0.34, 0.67, 1.0))["base"]
     assert plan.design is None
     assert multiarm_design(protocol, plan) is None
+
+
+def _graph_plan(testing, looks=(1.0,), scenario="a-works"):
+    protocol = load_protocol(MULTIARM)
+    secondary = {"name": "death_90d", "type": "time-to-event", "horizon_days": 90,
+                 "analysis": "log-rank"}  # fmt: skip
+    endpoints = protocol.endpoints.model_validate(
+        {
+            "primary": protocol.endpoints.primary.model_dump(),
+            "secondary": [secondary],
+            "testing": testing,
+        }  # fmt: skip
+    )
+    design = protocol.design.model_copy(update={"looks": list(looks), "multiplicity": "bonferroni"})
+    protocol = protocol.model_copy(update={"endpoints": endpoints, "design": design})
+    chosen = next(s for s in expand_scenarios(protocol) if s.name == scenario)
+    return plan_scenario(chosen, 16)
+
+
+def test_fixed_sequence_is_the_graph_that_passes_each_primarys_alpha_to_its_secondary():
+    # hypotheses: primary a, primary b, death_90d a, death_90d b
+    graph = {"weights": [0.5, 0.5, 0, 0],
+             "transitions": [[0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0], [0, 0, 0, 0]]}  # fmt: skip
+    by_graph = _run(_graph_plan({"graph": graph}), 300, 300)
+    in_sequence = _run(_graph_plan("fixed-sequence"), 300, 300)
+    assert (by_graph.z_look_1.to_numpy() == in_sequence.z_look_1.to_numpy()).all()  # same trials
+    assert (by_graph.graph_rejected == (by_graph.decision == "efficacy")).all()
+    assert (by_graph.death_90d_graph_rejected == in_sequence.death_90d_reject).all()
+    assert by_graph.death_90d_graph_rejected.sum() > 20  # the claim is not vacuous
+
+
+def test_a_graph_passes_a_rejected_primarys_alpha_to_the_other_arm():
+    # Holm over the two primaries: each at alpha/2, the whole alpha to the other once one falls
+    graph = {"weights": [0.5, 0.5, 0, 0],
+             "transitions": [[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]}  # fmt: skip
+    trials = _run(_graph_plan({"graph": graph}, scenario="both-work"), 300, 300)
+    wide = trials.pivot(index="sim", columns="comparison", values="z_look_1")
+    z = wide.to_numpy()
+    from scipy.stats import norm
+
+    holm = (z.max(axis=1) >= norm.ppf(1 - ALPHA / 2))[:, None] & (z >= norm.ppf(1 - ALPHA))
+    holm |= z >= norm.ppf(1 - ALPHA / 2)
+    rejected = trials.pivot(index="sim", columns="comparison", values="graph_rejected")
+    assert (rejected.to_numpy() == holm).all()

@@ -17,8 +17,11 @@ if TYPE_CHECKING:
 
 def decision_design(protocol: Protocol, plan: ScenarioPlan) -> Design | None:
     """The design the protocol's `design:` section asks for, or None for the default."""
-    from cstrial.engine.multiarm import multiarm_design
+    from cstrial.engine.multiarm import graph_design, multiarm_design
 
+    graph = graph_design(protocol, plan)
+    if graph is not None:
+        return graph
     multiarm = multiarm_design(protocol, plan)
     if multiarm is not None:
         return multiarm

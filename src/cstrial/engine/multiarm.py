@@ -326,6 +326,162 @@ class MultiArmRule:
         return out
 
 
+# ---------------------------------------------------------------------- testing graph
+
+
+@dataclass(frozen=True)
+class GraphDesign:
+    """`endpoints.testing: {graph: ...}`: a group-sequential graphical procedure over the
+    arms' primary and secondary hypotheses (Bretz et al. 2009; Maurer & Bretz 2013).
+
+    Hypotheses in order: the primary of each arm (simulation order), then each secondary
+    of each arm. A primary stops its arm for efficacy at the bounds of its initial level
+    w_i·alpha; secondaries are analysed when their arm stops, and a hypothesis is
+    rejected at look k if its z crosses the bounds c_l(level) of its level after the
+    graph's updates at some look l <= k at which it was observed
+    (`cstrial.design.graph.graph_rejections`). A hypothesis with weight 0 that no edge
+    reaches is never rejected. `fixed-sequence` is the graph whose primaries share
+    alpha equally and pass everything down their arm's secondaries in order.
+    """
+
+    weights: tuple[float, ...]
+    transitions: tuple[tuple[float, ...], ...]
+    primary_bounds: tuple[tuple[float, ...], ...]  # per arm, at w_i·alpha
+    futility: tuple[GroupSequential, ...]
+    alpha: float
+    efficacy: str
+    efficacy_parameter: float | None
+    null_arms: tuple[bool, ...]
+    secondaries: tuple[str, ...]
+
+    def start(self, plan: ScenarioPlan, replicates: int) -> GraphRule:
+        return GraphRule(self, plan, replicates)
+
+    def columns(self) -> list[tuple[str, pa.DataType]]:
+        return [
+            ("graph_rejected", pa.bool_()),
+            *[(f"{name}_graph_rejected", pa.bool_()) for name in self.secondaries],
+            ("any_rejected", pa.bool_()),
+            ("all_effective_rejected", pa.float64()),
+            ("familywise_error", pa.float64()),
+        ]
+
+
+class GraphRule:
+    """Each comparison alone on its cumulative z at its initial level; the graph at the end."""
+
+    def __init__(self, design: GraphDesign, plan: ScenarioPlan, replicates: int) -> None:
+        self.design, self.plan = design, plan
+        m, k, s = len(plan.comparisons), plan.n_looks, len(design.secondaries)
+        self.m = m
+        self.z = np.full((replicates, k, m * (1 + s)), np.nan)
+        self.decided = np.zeros((replicates, m), dtype=bool)
+
+    def decide(self, look: int, running: np.ndarray, seen: Look, stage: StagePlan) -> Verdict:
+        from cstrial.endpoints import analyse, outcome_at
+
+        d = self.design
+        plan_looks = self.plan.n_looks
+        decision = np.empty((self.m, running.size), dtype=np.int8)
+        for c, analysis in enumerate(seen.analyses):
+            # efficacy at the primary's initial level; futility as the design has it
+            efficacy = analysis.z >= d.primary_bounds[c][look]
+            own = d.futility[c].decide(look, analysis.z)
+            if look == plan_looks - 1:
+                decision[c] = np.where(efficacy, EFFICACY, NONE)
+            else:
+                futile = own == FUTILITY
+                decision[c] = np.where(efficacy, EFFICACY, np.where(futile, FUTILITY, CONTINUE))
+            open_ = ~self.decided[running, c]
+            self.z[running[open_], look, c] = analysis.z[open_]
+            stopping = open_ & (decision[c] != CONTINUE)
+            if d.secondaries and stopping.any():
+                assert seen.course is not None  # secondaries run on patient-level samplers
+                pick = np.flatnonzero(stopping)
+                course = seen.course.take(pick)
+                months = seen.months[pick]
+                arm = self.plan.comparisons[c].arm_index
+                for j, endpoint in enumerate(self.plan.secondaries):
+                    result = analyse(endpoint, outcome_at(endpoint, course, months), course, arm)
+                    self.z[running[pick], look, (1 + j) * self.m + c] = result.z
+            self.decided[running[stopping], c] = True
+        return Verdict(decision, planned_stage(self.plan, look, stage))
+
+    def columns(self) -> list[dict[str, np.ndarray]]:
+        from cstrial.design.graph import graph_rejections
+
+        d = self.design
+        result = graph_rejections(
+            self.z,
+            d.weights,
+            d.transitions,
+            d.alpha,
+            looks=self.plan.look_fractions if self.plan.n_looks > 1 else None,
+            efficacy=d.efficacy,
+            efficacy_parameter=d.efficacy_parameter,
+        )
+        rejected = result.rejected
+        primary = rejected[:, : self.m]
+        null = np.asarray(d.null_arms)
+        nan = np.full(rejected.shape[0], np.nan)
+        fwe = primary[:, null].any(axis=1).astype(float) if null.any() else nan
+        effective = ~null
+        conjunctive = primary[:, effective].all(axis=1).astype(float) if effective.any() else nan
+        return [
+            {
+                "graph_rejected": primary[:, c],
+                **{
+                    f"{name}_graph_rejected": rejected[:, (1 + j) * self.m + c]
+                    for j, name in enumerate(d.secondaries)
+                },
+                "any_rejected": primary.any(axis=1),
+                "all_effective_rejected": conjunctive,
+                "familywise_error": fwe,
+            }
+            for c in range(self.m)
+        ]
+
+
+def graph_design(protocol: Protocol, plan: ScenarioPlan) -> GraphDesign | None:
+    """The testing graph of `endpoints.testing`, or None when there is none."""
+    testing = protocol.endpoints.testing
+    if isinstance(testing, str):
+        return None
+    design = protocol.design
+    if design.multiplicity != "bonferroni" or design.selection is not None:
+        raise CstrialError(
+            "endpoints.testing: a graph is itself the multiplicity procedure across arms and "
+            "endpoints; remove design.multiplicity and design.selection, or the graph"
+        )
+    weights = np.asarray(testing.graph.weights, dtype=float)
+    m = len(plan.comparisons)
+    looks = plan.look_fractions
+    bounds = []
+    for w in weights[:m]:
+        level = w * design.alpha
+        if level <= 0:
+            bounds.append((float("inf"),) * len(looks))
+        else:
+            at = design_boundaries(design, looks, level)
+            bounds.append(tuple(float(z) for z in at.efficacy_z))
+    futility = tuple(
+        GroupSequential(c.efficacy_z, c.futility_z, plan.conditional_power_below, looks)
+        for c in plan.comparisons
+    )
+    nulls = tuple(is_null(plan.effects[c.arm_index]) for c in plan.comparisons)
+    return GraphDesign(
+        weights=tuple(float(w) for w in weights),
+        transitions=tuple(tuple(float(g) for g in row) for row in testing.graph.transitions),
+        primary_bounds=tuple(bounds),
+        futility=futility,
+        alpha=design.alpha,
+        efficacy=design.efficacy.spending,
+        efficacy_parameter=design.efficacy.parameter,
+        null_arms=nulls,
+        secondaries=tuple(e.name for e in plan.secondaries),
+    )
+
+
 # ---------------------------------------------------------------------- from the protocol
 
 
