@@ -229,7 +229,7 @@ def _graph_plan(testing, looks=(1.0,), scenario="a-works"):
             "primary": protocol.endpoints.primary.model_dump(),
             "secondary": [secondary],
             "testing": testing,
-        }  # fmt: skip
+        }
     )
     design = protocol.design.model_copy(update={"looks": list(looks), "multiplicity": "bonferroni"})
     protocol = protocol.model_copy(update={"endpoints": endpoints, "design": design})

@@ -434,7 +434,7 @@ class GraphRule:
                     f"{name}_graph_rejected": rejected[:, (1 + j) * self.m + c]
                     for j, name in enumerate(d.secondaries)
                 },
-                "any_rejected": primary.any(axis=1),
+                "any_rejected": np.asarray(primary.any(axis=1)),
                 "all_effective_rejected": conjunctive,
                 "familywise_error": fwe,
             }

@@ -100,6 +100,7 @@ class TestingGraph(Schema):
 
 
 TESTING_WORDS = ("none", "fixed-sequence")
+METHODS: tuple[str, ...] = ("bonferroni", "dunnett", "holm", "hochberg", "simes")
 
 
 def check_testing(value: Any) -> Any:
@@ -109,7 +110,7 @@ def check_testing(value: Any) -> Any:
         return TestingGraph.model_validate(value)
     if isinstance(value, str) and value in TESTING_WORDS:
         return value
-    if isinstance(value, str) and value in MultiplicityName.__args__:
+    if isinstance(value, str) and value in METHODS:
         raise problem(
             f"{value} is a multiplicity method across arms: write design.multiplicity: {value}. "
             "endpoints.testing takes none, fixed-sequence, or "
@@ -155,7 +156,11 @@ def multiarm_problems(data: dict[Any, Any]) -> Found:
             )
         )
     testing = endpoints.get("testing") if isinstance(endpoints, dict) else None
-    if isinstance(testing, dict) and isinstance(testing.get("graph"), dict):
+    if (
+        isinstance(endpoints, dict)
+        and isinstance(testing, dict)
+        and isinstance(testing.get("graph"), dict)
+    ):
         weights = testing["graph"].get("weights")
         secondary = endpoints.get("secondary") or []
         n = active * (1 + (len(secondary) if isinstance(secondary, list) else 0))

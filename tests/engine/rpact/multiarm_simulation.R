@@ -1,8 +1,8 @@
 # rpact 3.3.4's simulation of multi-arm designs with a binary endpoint, the reference for
 # tests/engine/test_multiarm_rpact.py. Run from the repository root:
-#     Rscript tests/engine/rpact/multiarm_simulation.R    # needs rpact 3.3.4 and jsonlite
-# Writes tests/engine/rpact/multiarm_simulation.json: per case the exact R call and what
-# rpact reports (per-arm rejection over the stages, disjunctive power, the arms selected at
+#     Rscript tests/engine/rpact/multiarm_simulation.R [case id ...]   # rpact 3.3.4, jsonlite
+# Writes tests/engine/rpact/multiarm_simulation/<case id>.json (every case, or those named):
+# the exact R call and what rpact reports (per-arm rejection over the stages, disjunctive power, the arms selected at
 # each stage, expected number of subjects).
 #
 # The cases mirror tests/assets/multiarm.yaml: control mortality 0.40, two arms, 900
@@ -16,7 +16,7 @@
 suppressMessages(library(rpact))
 library(jsonlite)
 
-iterations <- 20000
+iterations <- 5000  # rpact's R loop: ~5 min per case on a busy core
 info <- c(0.34, 0.67, 1)
 obf <- "getDesignInverseNormal(kMax = 3, alpha = 0.025, typeOfDesign = 'asOF', informationRates = c(0.34, 0.67, 1))"
 late <- "getDesignInverseNormal(kMax = 3, alpha = 0.025, typeOfDesign = 'noEarlyEfficacy', informationRates = c(0.34, 0.67, 1))"
@@ -36,8 +36,10 @@ cases <- list(
        test = "Bonferroni", selection = "all", epsilon = NA, threshold = 0.02)
 )
 
-out <- list()
+wanted <- commandArgs(trailingOnly = TRUE)
+dir.create("tests/engine/rpact/multiarm_simulation", showWarnings = FALSE)
 for (case in cases) {
+  if (length(wanted) && !(case$id %in% wanted)) next
   call <- paste0(
     "getSimulationMultiArmRates(design = ", case$design, ", activeArms = 2, ",
     "effectMatrix = matrix(c(", case$rates[1], ", ", case$rates[2], "), nrow = 1), ",
@@ -52,7 +54,8 @@ for (case in cases) {
   sim <- eval(parse(text = call))
   rejected <- apply(sim$rejectedArmsPerStage[, 1, , drop = FALSE], 3, sum)
   selected <- sim$selectedArms[, 1, 1:2]  # stage x arm
-  out[[case$id]] <- list(
+  out <- list(
+    id = case$id,
     call = call,
     rates = case$rates,
     test = case$test,
@@ -66,7 +69,7 @@ for (case in cases) {
     selected = selected,
     expected_subjects = sim$expectedNumberOfSubjects[1]
   )
+  write(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE),
+        file.path("tests/engine/rpact/multiarm_simulation", paste0(case$id, ".json")))
   cat(case$id, "done\n")
 }
-write(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE),
-      "tests/engine/rpact/multiarm_simulation.json")
