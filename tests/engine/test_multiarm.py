@@ -20,7 +20,7 @@ from helpers import ASSETS
 from cstrial.engine.multiarm import SelectionRule, multiarm_design
 from cstrial.engine.plan import ScenarioPlan, plan_scenario
 from cstrial.engine.simulate import simulate_chunk
-from cstrial.errors import CstrialError
+from cstrial.errors import ProtocolError
 from cstrial.protocol import expand_scenarios, load_protocol
 from cstrial.protocol.models import Futility
 from cstrial.protocol.multiarm import Selection
@@ -210,7 +210,7 @@ def test_selection_rules_follow_rpacts_type_of_selection(rule, expected):
 
 
 def test_hochberg_with_interims_asks_for_simes_or_holm():
-    with pytest.raises(CstrialError, match="hochberg is a step-up test of one final analysis"):
+    with pytest.raises(ProtocolError, match="hochberg is a step-up test of one final analysis"):
         _plan("base", "hochberg")
 
 

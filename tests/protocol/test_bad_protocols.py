@@ -75,6 +75,8 @@ CASES = [
      "phrase": "must sum to at most 1, found 1.2"},
     {"file": "graph_transitions_over_one", "path": "endpoints.testing.graph.transitions[0]",
      "line": 13, "phrase": "the edges leaving hypothesis 0 must sum to at most 1, found 1.5"},
+    {"file": "hochberg_with_looks", "path": "design.multiplicity", "line": 16,
+     "phrase": "hochberg is a step-up test of one final analysis; with interim looks"},
     {"file": "holm_as_testing", "path": "endpoints.testing", "line": 12,
      "phrase": "holm is a multiplicity method across arms: write design.multiplicity: holm"},
     # scenarios

@@ -61,7 +61,7 @@ from cstrial.engine.decide import (
     planned_stage,
 )
 from cstrial.engine.stages import StagePlan
-from cstrial.errors import CstrialError
+from cstrial.errors import ProtocolError, ProtocolProblem
 from cstrial.protocol.vocabulary import ANALYSES
 from cstrial.treatment.effects import is_null
 
@@ -449,9 +449,11 @@ def graph_design(protocol: Protocol, plan: ScenarioPlan) -> GraphDesign | None:
         return None
     design = protocol.design
     if design.multiplicity != "bonferroni" or design.selection is not None:
-        raise CstrialError(
-            "endpoints.testing: a graph is itself the multiplicity procedure across arms and "
-            "endpoints; remove design.multiplicity and design.selection, or the graph"
+        raise _invalid(
+            protocol,
+            "endpoints.testing",
+            "a graph is itself the multiplicity procedure across arms and endpoints; remove "
+            "design.multiplicity and design.selection, or the graph",
         )
     weights = np.asarray(testing.graph.weights, dtype=float)
     m = len(plan.comparisons)
@@ -485,6 +487,12 @@ def graph_design(protocol: Protocol, plan: ScenarioPlan) -> GraphDesign | None:
 # ---------------------------------------------------------------------- from the protocol
 
 
+def _invalid(protocol: Protocol, path: str, message: str) -> ProtocolError:
+    """A protocol problem found when the design is built (exit 2, like the schema's)."""
+    source = str(protocol.source_path) if protocol.source_path else "protocol"
+    return ProtocolError([ProtocolProblem(path, message)], source)
+
+
 @functools.lru_cache(maxsize=32)
 def _dunnett_bounds(
     looks: tuple[float, ...],
@@ -511,10 +519,12 @@ def multiarm_design(protocol: Protocol, plan: ScenarioPlan) -> MultiArmDesign | 
     closed = selection is not None or method in ("holm", "simes", "bonferroni")
     if method == "hochberg":
         if selection is not None or len(looks) > 1:
-            raise CstrialError(
-                "design.multiplicity: hochberg is a step-up test of one final analysis; with "
-                "interim looks or design.selection use simes (the closed Simes test, of which "
-                "Hochberg's procedure is a shortcut) or holm"
+            raise _invalid(
+                protocol,
+                "design.multiplicity",
+                "hochberg is a step-up test of one final analysis; with interim looks or "
+                "design.selection use simes (the closed Simes test, of which Hochberg's "
+                "procedure is a shortcut) or holm",
             )
         closed = False
     futility = None
@@ -549,9 +559,11 @@ def multiarm_design(protocol: Protocol, plan: ScenarioPlan) -> MultiArmDesign | 
     rule = None
     if selection is not None:
         if selection.measure == "estimate" and benefit == "none":
-            raise CstrialError(
-                "design.selection.measure: estimate is offered for binary and time-to-event "
-                f"primaries; {plan.primary.name} is {plan.primary.type}: use measure: z"
+            raise _invalid(
+                protocol,
+                "design.selection.measure",
+                "estimate is offered for binary and time-to-event primaries; "
+                f"{plan.primary.name} is {plan.primary.type}: use measure: z",
             )
         rule = SelectionRule(
             selection.rule,

@@ -155,7 +155,27 @@ def multiarm_problems(data: dict[Any, Any]) -> Found:
                 "e.g. [0.5, 1.0]",
             )
         )
+    several_looks = isinstance(looks, list) and len(looks) > 1
+    if method == "hochberg" and (several_looks or design.get("selection") is not None):
+        found.append(
+            (
+                ("design", "multiplicity"),
+                "hochberg is a step-up test of one final analysis; with interim looks or "
+                "design.selection use simes (the closed Simes test, of which Hochberg's "
+                "procedure is a shortcut) or holm",
+            )
+        )
     testing = endpoints.get("testing") if isinstance(endpoints, dict) else None
+    if isinstance(testing, dict) and (
+        method != "bonferroni" or design.get("selection") is not None
+    ):
+        found.append(
+            (
+                ("endpoints", "testing"),
+                "a graph is itself the multiplicity procedure across arms and endpoints; "
+                "remove design.multiplicity and design.selection, or the graph",
+            )
+        )
     if (
         isinstance(endpoints, dict)
         and isinstance(testing, dict)
