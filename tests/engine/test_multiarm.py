@@ -262,3 +262,22 @@ def test_a_graph_passes_a_rejected_primarys_alpha_to_the_other_arm():
     holm |= z >= norm.ppf(1 - ALPHA / 2)
     rejected = trials.pivot(index="sim", columns="comparison", values="graph_rejected")
     assert (rejected.to_numpy() == holm).all()
+
+
+def test_a_time_to_event_trial_selects_on_the_log_rank_and_tests_its_increments():
+    protocol = load_protocol(MULTIARM)
+    data = protocol.as_written()
+    data["endpoints"]["primary"] = {"name": "death_90d", "type": "time-to-event",
+                                    "horizon_days": 90, "analysis": "log-rank"}  # fmt: skip
+    data["design"].update({"selection": {"rule": "best"}, "looks": [0.5, 1.0]})
+    protocol = type(protocol).model_validate(data)
+    plan = plan_scenario(next(s for s in expand_scenarios(protocol) if s.name == "a-works"), 16)
+    assert plan.sampler == "events" and plan.design.closed
+    trials = _run(plan, 400)
+    per_trial = trials.groupby("sim")
+    assert (per_trial.selected.sum() == 1).all()  # best: one arm goes on
+    dropped = trials[trials.decision == "dropped"]
+    assert (~dropped.in_stage_2).all() and (dropped.stop_look == 1).all()
+    # a (risk ratio 0.7) is selected and rejected far more often than b (no effect)
+    a = trials[trials.comparison == "a vs control"]
+    assert a.selected.mean() > 0.9 and a.rejected.mean() > 0.5
