@@ -37,11 +37,17 @@ def _selection(case: dict) -> dict:
     selection = {"rule": rule, "measure": "estimate", "keep_total": False}
     if rule == "epsilon":
         selection["epsilon"] = case["epsilon"]
-    if case.get("threshold") is not None:
-        selection["threshold"] = case["threshold"]
+    if _threshold(case) is not None:
+        selection["threshold"] = _threshold(case)
         if rule == "all":
             selection["rule"] = "threshold"
     return selection
+
+
+def _threshold(case: dict) -> float | None:
+    """rpact's threshold, if the case has one (R's NULL is written as {})."""
+    value = case.get("threshold")
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _simulate(case: dict, n: int) -> pd.DataFrame:
@@ -108,7 +114,7 @@ def test_multi_arm_simulation_agrees_with_rpact_fast():
 def test_the_rpact_cases_cover_every_intersection_test_and_selection_rule():
     assert {c["test"] for c in CASES.values()} == set(METHOD)
     assert {c["selection"] for c in CASES.values()} >= {"all", "best", "epsilon"}
-    assert any(c.get("threshold") is not None for c in CASES.values())
+    assert any(_threshold(c) is not None for c in CASES.values())
     assert any(c["early_efficacy"] for c in CASES.values())
     assert any(c["rates"] == [0.4, 0.4] for c in CASES.values())  # a global null
 
