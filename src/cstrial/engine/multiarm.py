@@ -99,7 +99,8 @@ class SelectionRule:
             keep[np.arange(m.shape[0]), np.argmax(m, axis=1)] = True
         elif self.rule == "epsilon":
             assert self.epsilon is not None
-            keep = best - m <= self.epsilon
+            with np.errstate(invalid="ignore"):  # no open arm: -inf - -inf
+                keep = best - m <= self.epsilon
         else:  # all, threshold
             keep = np.ones_like(open_)
         if self.threshold is not None:
