@@ -209,6 +209,16 @@ def test_selection_rules_follow_rpacts_type_of_selection(rule, expected):
     assert (selection.keep(measure, open_) == np.array(expected, bool)).all()
 
 
+def test_best_breaks_exact_ties_by_the_looks_data_evenly():
+    selection = SelectionRule("best", None, None, "z", True)
+    measure = np.array([[1.0, 1.0, 0.2]] * 4 + [[0.5, 2.0, 2.0]])
+    open_ = np.ones((5, 3), dtype=bool)
+    kept = selection.keep(measure, open_, np.array([0, 1, 2, 3, 7]))
+    assert kept.sum(axis=1).tolist() == [1] * 5
+    assert kept[:4, 0].tolist() == [True, False, True, False]  # key even: the first tied
+    assert kept[4].tolist() == [False, False, True]
+
+
 def test_hochberg_with_interims_asks_for_simes_or_holm():
     with pytest.raises(ProtocolError, match="hochberg is a step-up test of one final analysis"):
         _plan("base", "hochberg")

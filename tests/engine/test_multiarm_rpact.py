@@ -82,7 +82,7 @@ def _check(case: dict, trials: pd.DataFrame) -> None:
             p = np.clip((observed + expected) / 2, 1e-3, 1 - 1e-3)
             sd = np.sqrt(p * (1 - p))
         se = sd * np.sqrt(1 / n_ref + 1 / n)
-        assert np.all(np.abs(observed - expected) < 4 * se), (
+        assert np.all(np.abs(observed - expected) <= 4 * se), (
             f"{case['id']} {what}: cstrial {observed.round(4).tolist()}, "
             f"rpact {expected.round(4).tolist()}, 4 SE {(4 * se).round(4).tolist()}"
         )

@@ -89,14 +89,30 @@ class SelectionRule:
     measure: str  # z | estimate
     keep_total: bool
 
-    def keep(self, measure: np.ndarray, open_: np.ndarray) -> np.ndarray:
-        """(R, M) which of the open arms continue, given their measures (larger is better)."""
+    def keep(
+        self, measure: np.ndarray, open_: np.ndarray, key: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(R, M) which of the open arms continue, given their measures (larger is better).
+
+        `best` among exactly tied arms (equal counts give equal estimates) takes the tied
+        arm numbered `key` modulo the number tied, `key` (R,) being an integer of the
+        look's data (cstrial's rule has no random stream; rpact breaks ties with a random
+        jitter): each tied arm is as likely to go on, and the trial stays reproducible.
+        Without `key` the first tied arm goes on."""
         m = np.where(open_, measure, -np.inf)
         m = np.where(np.isnan(m), -np.inf, m)
         best = m.max(axis=1, keepdims=True)
         if self.rule == "best":
             keep = np.zeros_like(open_)
-            keep[np.arange(m.shape[0]), np.argmax(m, axis=1)] = True
+            tied = np.isfinite(m) & (m >= best - 1e-12)
+            count = np.maximum(tied.sum(axis=1), 1)
+            pick = np.zeros(m.shape[0], dtype=np.int64) if key is None else key % count
+            rank = np.cumsum(tied, axis=1) - 1  # each tied arm's number among the tied
+            chosen = tied & (rank == pick[:, None])
+            first = np.argmax(m, axis=1)
+            none = ~chosen.any(axis=1)
+            chosen[np.flatnonzero(none), first[none]] = True
+            keep = chosen
         elif self.rule == "epsilon":
             assert self.epsilon is not None
             with np.errstate(invalid="ignore"):  # no open arm: -inf - -inf
@@ -255,7 +271,10 @@ class MultiArmRule:
                 new[futile, c] = FUTILITY
                 open_[futile, c] = False
         if d.selection is not None:
-            keep = d.selection.keep(self._measure(seen), open_)
+            # exact ties in `best` are broken by the control arm's deaths so far: a number
+            # that does not depend on which of the tied arms is which
+            key = np.asarray(seen.arms[0][1], dtype=np.int64)
+            keep = d.selection.keep(self._measure(seen), open_, key)
             dropped = open_ & ~keep
             self.selected[running] &= ~dropped
             new[dropped & undecided & (new == CONTINUE)] = DROPPED
