@@ -291,3 +291,25 @@ def test_a_time_to_event_trial_selects_on_the_log_rank_and_tests_its_increments(
     # a (risk ratio 0.7) is selected and rejected far more often than b (no effect)
     a = trials[trials.comparison == "a vs control"]
     assert a.selected.mean() > 0.9 and a.rejected.mean() > 0.5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", NULLS)
+def test_a_group_sequential_graph_controls_the_familywise_error(scenario):
+    """Holm's graph over the two primaries, three looks (Maurer & Bretz 2013)."""
+    protocol, plan = _protocol_plans((0.34, 0.67, 1.0))[scenario]
+    data = protocol.as_written()
+    data["design"].pop("multiplicity", None)
+    data["design"]["looks"] = [0.34, 0.67, 1.0]
+    data["endpoints"]["testing"] = {"graph": {"weights": [0.5, 0.5],
+                                              "transitions": [[0, 1], [1, 0]]}}  # fmt: skip
+    data.pop("scenarios", None)
+    graph = type(protocol).model_validate(data)
+    from cstrial.engine.multiarm import graph_design
+
+    plan = replace(plan, design=graph_design(graph, plan))
+    trials = _run(plan, 20_000)
+    nulls = [c.label for c in plan.comparisons if c.treatment_risk == c.control_risk]
+    fwe = trials[trials.comparison.isin(nulls)].groupby("sim").graph_rejected.any().mean()
+    _within_4_se_above(fwe, 20_000, f"Holm graph, three looks, {scenario}")
+    assert trials.familywise_error.mean() == pytest.approx(fwe)
