@@ -141,3 +141,33 @@ def test_a_time_to_event_design_gets_the_schoenfeld_analytic_n(tmp_path):
     survival = ASSETS / "sample-size-tte.yaml"
     table = compare_designs([survival], n_sims=100, jobs=1, out=tmp_path).table
     assert table.iloc[0]["analytic_sample_size"] == analytic_sample_size(survival).sample_size
+
+
+def test_multi_arm_summary_columns_reach_the_comparison_under_their_names():
+    from cstrial.compare import MULTIARM_COLUMNS, multiarm_columns
+
+    row = {"any_rejected": 0.6, "all_effective_rejected": 0.3, "familywise_error": float("nan"),
+           "selected": 0.7, "arm_patients": 500.0, "control_patients": 700.0}  # fmt: skip
+    columns = multiarm_columns(row)
+    assert columns["disjunctive_power"] == 0.6 and columns["conjunctive_power"] == 0.3
+    assert columns["p_selected"] == 0.7 and columns["expected_arm_patients"] == 500.0
+    assert set(columns) == set(MULTIARM_COLUMNS.values())
+    assert multiarm_columns({"power": 0.8}) == {}  # a design without them adds nothing
+
+
+def test_compare_shows_the_multi_arm_table_for_a_multi_arm_protocol(tmp_path):
+    text = (ASSETS / "multiarm.yaml").read_text()
+    text = text.replace(
+        "  multiplicity: dunnett", "  multiplicity: dunnett\n  selection: {rule: best}"
+    )
+    protocol = tmp_path / "multiarm-best.yaml"
+    protocol.write_text(text)
+    args = ["compare", str(protocol), "--n-sims", "200", "--scenario", "b-works", "--jobs", "1",
+            "--out", str(tmp_path / "out")]  # fmt: skip
+    result = runner.invoke(app, args, env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "Multi-arm operating characteristics" in result.output
+    table = pd.read_parquet(tmp_path / "out" / "comparison.parquet")
+    assert {"disjunctive_power", "p_selected", "familywise_error"} <= set(table.columns)
+    b = table[table.comparison == "b vs control"].iloc[0]
+    assert b.p_selected > 0.8 and 0 <= b.familywise_error <= 0.1

@@ -130,3 +130,28 @@ def test_cli_report_on_a_folder_that_is_not_a_run(tmp_path):
     result = runner.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 1
     assert "has no manifest.json" in result.output
+
+
+def test_the_multi_arm_table_lists_each_arm_of_multi_arm_scenarios_only():
+    import pandas as pd
+
+    from cstrial.report.multiarm import multiarm_rows
+
+    summary = pd.DataFrame(
+        {
+            "scenario": ["null", "null", "other"],
+            "comparison": ["a vs c", "b vs c", "a vs c"],
+            "power": [0.01, 0.012, 0.8],
+            "selected": [0.5, 0.5, float("nan")],
+            "arm_patients": [300.0, 310.0, float("nan")],
+            "control_patients": [400.0, 400.0, float("nan")],
+            "any_rejected": [0.022, 0.022, float("nan")],
+            "all_effective_rejected": [float("nan")] * 3,
+            "familywise_error": [0.022, 0.022, float("nan")],
+        }
+    )
+    rows = multiarm_rows(summary)
+    assert [r["comparison"] for r in rows] == ["a vs c", "b vs c"]
+    assert rows[0]["familywise error"] == 0.022
+    assert rows[0]["conjunctive power (all arms with an effect)"] is None
+    assert multiarm_rows(summary.drop(columns="any_rejected")) is None

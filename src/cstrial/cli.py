@@ -769,6 +769,8 @@ def compare(
             "-" if _missing(row.analytic_sample_size) else f"{row.analytic_sample_size:.0f}",
         )
     out_console.print(_fit(table))
+    if "disjunctive_power" in frame.columns:
+        out_console.print(_multiarm_table(frame))
     if result.n_looks > 1:
         records = frame.to_dict(orient="records")
         keys = ("design", "scenario", "comparison")
@@ -778,6 +780,40 @@ def compare(
         "analytic N = closed-form total for the target power at the scenario's true risks.\n"
         f"Wrote {result.out}/comparison.parquet."
     )
+
+
+def _multiarm_table(frame: Any) -> Table:
+    """Multi-arm designs: selection, patients per arm, disjunctive and conjunctive power,
+    familywise error (rows of designs without them are left out)."""
+    table = Table(title="Multi-arm operating characteristics")
+    columns = (
+        "design",
+        "scenario",
+        "comparison",
+        "power",
+        "P(selected)",
+        "arm patients",
+        "control patients",
+        "any arm (disjunctive)",
+        "all effective arms",
+        "familywise error",
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column in columns[:3] else "right")
+    for row in frame[frame["disjunctive_power"].notna()].itertuples():
+        table.add_row(
+            row.design,
+            row.scenario,
+            row.comparison,
+            _number(row.power),
+            _number(row.p_selected),
+            f"{row.expected_arm_patients:.0f}",
+            f"{row.expected_control_patients:.0f}",
+            _number(row.disjunctive_power),
+            _number(row.conjunctive_power),
+            _number(row.familywise_error, 4),
+        )
+    return table
 
 
 @app.command()

@@ -162,9 +162,30 @@ def design_table(run: RunResult, design: str, power: float | None = None) -> pd.
             "analytic_sample_size": analytic,
             "analytic_screened": analytic * row.get("screened_per_enrolled", np.nan),
             **{c: row[c] for c in looks},
+            **multiarm_columns(row),
         }
         rows.append(record)
     return pd.DataFrame(rows)
+
+
+#: summary.parquet's multi-arm columns (`cstrial.engine.multiarm`) and their names here
+MULTIARM_COLUMNS = {
+    "selected": "p_selected",
+    "arm_patients": "expected_arm_patients",
+    "control_patients": "expected_control_patients",
+    "any_rejected": "disjunctive_power",
+    "all_effective_rejected": "conjunctive_power",
+    "familywise_error": "familywise_error",
+}
+
+
+def multiarm_columns(row: dict[str, Any]) -> dict[str, Any]:
+    """A summary row's multi-arm operating characteristics under the comparison's names
+    (none for a design without them). `power` is already the arm's power after
+    multiplicity; the others are the trial's, repeated on each of its arms' rows."""
+    if "any_rejected" not in row:
+        return {}
+    return {name: row.get(column, np.nan) for column, name in MULTIARM_COLUMNS.items()}
 
 
 def _resolve(

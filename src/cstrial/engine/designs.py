@@ -21,4 +21,12 @@ def decision_design(protocol: Protocol, plan: ScenarioPlan) -> Design | None:
         from cstrial.engine.bayes import BayesianDesign
 
         return BayesianDesign.of_protocol(protocol)
+    from cstrial.engine.multiarm import graph_design, multiarm_design
+
+    graph = graph_design(protocol, plan)
+    if graph is not None:
+        return graph
+    multiarm = multiarm_design(protocol, plan)
+    if multiarm is not None:
+        return multiarm
     return None

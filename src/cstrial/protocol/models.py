@@ -54,6 +54,13 @@ from cstrial.protocol.limits import (
     MIN_LOOK_SPACING,
 )
 from cstrial.protocol.messages import render_path, show
+from cstrial.protocol.multiarm import (
+    Multiplicity,
+    Selection,
+    TestingGraph,
+    check_testing,
+    multiarm_problems,
+)
 from cstrial.protocol.vocabulary import (
     ANALYSES,
     ENDPOINT_KINDS,
@@ -308,7 +315,8 @@ class Endpoints(Schema):
     secondary: Annotated[list[Endpoint], BeforeValidator(empty_when_null)] = Field(
         default_factory=list
     )
-    testing: Testing = "none"  # fixed-sequence: secondaries tested in order at full alpha
+    # fixed-sequence: secondaries tested in order at full alpha; graph: docs/multiarm.md
+    testing: Annotated[Testing | TestingGraph, BeforeValidator(check_testing)] = "none"
 
     @classmethod
     def cross_check(cls, data: dict[Any, Any]) -> Found:
@@ -406,6 +414,9 @@ class Design(Schema):
     # Bayesian decisions on posterior probabilities, and assurance (protocol/bayesian.py)
     decision: BayesianDecision | None = None
     assurance: Assurance | None = None
+    # multi-arm trials (docs/multiarm.md)
+    multiplicity: Multiplicity = "bonferroni"
+    selection: Selection | None = None
 
     @classmethod
     def cross_check(cls, data: dict[Any, Any]) -> Found:
@@ -551,6 +562,7 @@ class Protocol(Schema):
         found += _sample_size_problems(data.get("design"), len(arms))
         found += decision_problems(data)
         found += _limit_problems(data.get("design"), data.get("simulation"), len(arms))
+        found += multiarm_problems(data)
         scenarios = data.get("scenarios")
         if isinstance(scenarios, list):
             named = [(("scenarios", i), item) for i, item in enumerate(scenarios)]
