@@ -343,7 +343,9 @@ def writing_run(folder: Path, *, force: bool = False, command: str = "run") -> I
 @contextlib.contextmanager
 def reading_run(folder: Path, command: str) -> Iterator[None]:
     """Read `folder` while no one writes it (a commit a crash interrupted is finished first)."""
-    if (folder / JOURNAL).exists() and os.access(folder, os.W_OK):
+    leftover = (folder / JOURNAL).exists() or (folder / STAGING).exists()
+    if leftover and os.access(folder, os.W_OK):
+        # a crash's leftovers: the commit finished, or the uncommitted files dropped
         with FolderLock(folder, exclusive=True, command=command):
             recover(folder)
     with FolderLock(folder, exclusive=False, command=command):

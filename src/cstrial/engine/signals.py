@@ -17,7 +17,7 @@ from types import FrameType
 
 from cstrial.errors import CstrialError
 
-_NAMES = {signal.SIGINT: "SIGINT (Ctrl-C)", signal.SIGTERM: "SIGTERM"}
+_NAMES: dict[int, str] = {signal.SIGINT: "SIGINT (Ctrl-C)", signal.SIGTERM: "SIGTERM"}
 
 
 class RunInterrupted(CstrialError):
