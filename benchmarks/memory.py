@@ -72,7 +72,7 @@ def _environment() -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-sims", type=int, nargs="+", default=list(SIZES))
-    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "memory.json")
     args = parser.parse_args(argv)
     rows = [measure(n, args.jobs) for n in args.n_sims]

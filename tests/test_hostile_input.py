@@ -358,8 +358,8 @@ def test_yaml_is_only_loaded_safely():
 @pytest.mark.parametrize(
     ("overrides", "options", "phrase"),
     [
-        ({"design.sample_size": 10**9}, ("--n-sims", 1), "Lower simulation.chunk_size"),
-        ({"design.sample_size": 10**100}, ("--n-sims", 1), "Lower simulation.chunk_size"),
+        ({"design.sample_size": 10**9}, ("--n-sims", 1), "Lower design.sample_size"),
+        ({"design.sample_size": 10**100}, ("--n-sims", 1), "Lower design.sample_size"),
         (
             {"simulation.chunk_size": 10**9, "design.sample_size": 100_000},
             ("--n-sims", 10**6),

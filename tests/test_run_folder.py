@@ -526,3 +526,45 @@ def test_a_killed_worker_is_a_clear_error_naming_memory(slow_protocol, tmp_path,
     # 2000 trials of 200 virtual patients: estimated long enough to start workers
     with pytest.raises(WorkerDiedError, match=r"memory.*--jobs.*chunk_size.*--resume"):
         run(slow_protocol, n_sims=2000, jobs=2, out=tmp_path / "run")
+
+
+def test_every_yaml_text_goes_through_the_protected_loader():
+    """No module but the protected loader parses YAML (a manifest's protocol text included)."""
+    import cstrial
+
+    package = Path(cstrial.__file__).parent
+    for source in package.rglob("*.py"):
+        if source.name == "yaml_nodes.py":
+            continue
+        text = source.read_text()
+        for call in ("yaml.safe_load", "yaml.load", "yaml.full_load", "yaml.compose"):
+            assert call not in text, f"{source.relative_to(package)} calls {call}"
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def test_a_chunk_of_more_patients_than_fit_in_a_worker_is_refused(write_protocol, tmp_path):
+    """Samplers that hold every patient of a chunk: at most 4 million (about 1 GiB)."""
+    protocol = write_protocol(
+        {
+            "design.sample_size": 5000,
+            "simulation.sampler": "patients",
+            "simulation.chunk_size": 1000,
+        }
+    )
+    result = invoke("run", protocol, "--n-sims", 1000, "--jobs", 1, "--out", tmp_path / "run")
+    assert result.exit_code == 1
+    assert "5,000,000 patients" in result.output
+    assert "Lower simulation.chunk_size (to 800 or less)" in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_row_groups_are_bounded_not_one_per_chunk(write_protocol, tmp_path):
+    from cstrial.engine import runner
+
+    protocol = write_protocol({"simulation.chunk_size": 10, "design.sample_size": 60})
+    out = run(protocol, n_sims=200, jobs=1, out=tmp_path / "run").out
+    # 2 scenarios x 20 chunks of 10 trials: one row group per scenario
+    assert pq.ParquetFile(out / "trials.parquet").num_row_groups == 2
+    assert runner.ROW_GROUP_ROWS >= 10_000

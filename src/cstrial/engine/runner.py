@@ -64,8 +64,12 @@ Progress = Callable[[int, int], None]
 MAX_N_SIMS = 100_000_000
 # Rows of a Parquet row group: bounded, so the writer's metadata stays small whatever n_sims.
 ROW_GROUP_ROWS = 65_536
-# About 150 bytes of working memory per simulated patient: 20 million is ~3 GiB per worker.
-MAX_PATIENTS_PER_CHUNK = 20_000_000
+# The samplers that hold every patient of a chunk (arm, times, covariates) peak at about
+# 130 (events) and 260 (patients) bytes per patient (measured, docs/scale.md): 4 million
+# patients is at most ~1 GiB per worker. The counts sampler holds counts per trial and
+# arm; its plan holds ~15 bytes per patient of a trial, so 20 million at most.
+MAX_PATIENTS_PER_CHUNK = 4_000_000
+MAX_PATIENTS_COUNTS = 20_000_000
 
 
 def run(
@@ -112,9 +116,14 @@ def run(
 
     scenarios = select_scenarios(expand_scenarios(protocol), scenario)
     chunk_size = sim.chunk_size
-    _check_chunk_memory(scenarios, min(chunk_size, n_sims))
+    _check_chunk_memory(scenarios, min(chunk_size, n_sims), MAX_PATIENTS_COUNTS)
     with one_blas_thread():
         plans = [plan_scenario(s, seed, save_patients) for s in scenarios]
+    _check_chunk_memory(
+        [s for s, p in zip(scenarios, plans, strict=True) if p.sampler != "counts"],
+        min(chunk_size, n_sims),
+        MAX_PATIENTS_PER_CHUNK,
+    )
     n_looks = max(p.n_looks for p in plans)
     tasks = [task for plan in plans for task in chunk_tasks(plan, n_sims, chunk_size)]
     jobs = workers_for(tasks, jobs, backend)
@@ -299,19 +308,26 @@ class RowGroups:
         self.tables, self.rows = [], 0
 
 
-def _check_chunk_memory(scenarios: list, replicates: int) -> None:
-    """A clear error, before any allocation, when one chunk would not fit in memory."""
+def _check_chunk_memory(scenarios: list, replicates: int, limit: int) -> None:
+    """A clear error, before any chunk is simulated, when one would not fit in memory."""
     for s in scenarios:
-        patients = replicates * s.protocol.design.sample_size
-        if patients > MAX_PATIENTS_PER_CHUNK:
-            where = "" if s.name == "base" else f"scenario {s.name!r}: "
+        size = s.protocol.design.sample_size
+        patients = replicates * size
+        if patients <= limit:
+            continue
+        where = "" if s.name == "base" else f"scenario {s.name!r}: "
+        if size > limit:
             raise CstrialError(
-                f"{where}a chunk of {replicates:,} trials of {s.protocol.design.sample_size:,} "
-                f"patients holds {patients:,} patients, more than the {MAX_PATIENTS_PER_CHUNK:,} "
-                "that fit in a worker's memory. Lower simulation.chunk_size (to "
-                f"{max(1, MAX_PATIENTS_PER_CHUNK // s.protocol.design.sample_size):,} or less) "
-                "or design.sample_size."
+                f"{where}one trial of {size:,} patients is more than the {limit:,} patients "
+                "a worker simulates at once within about 1 GiB of memory. Lower "
+                "design.sample_size."
             )
+        raise CstrialError(
+            f"{where}a chunk of {replicates:,} trials of {size:,} patients holds "
+            f"{patients:,} patients, more than the {limit:,} a worker simulates at once "
+            f"within about 1 GiB of memory. Lower simulation.chunk_size (to "
+            f"{max(1, limit // size):,} or less) or design.sample_size."
+        )
 
 
 def _remove_stale_temporaries(out: Path) -> None:
