@@ -182,7 +182,15 @@ def _same_run(a: Path, b: Path) -> None:
             assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
-@pytest.mark.parametrize("stage", STAGES)
+# three stages in the default run (before the commit point, at it, part-way through);
+# every stage with -m slow
+QUICK_STAGES = ("staged", "journal", "install:trials.parquet")
+
+
+@pytest.mark.parametrize(
+    "stage",
+    [s if s in QUICK_STAGES else pytest.param(s, marks=pytest.mark.slow) for s in STAGES],
+)
 def test_a_kill_at_each_stage_of_the_commit_leaves_the_old_run_or_the_new(
     references, tmp_path, stage
 ):
@@ -488,7 +496,9 @@ def _started_with_workers(command: list[str], out: Path) -> tuple[subprocess.Pop
     return process, workers
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)]
+)
 def test_a_signal_stops_the_workers_and_leaves_a_resumable_folder(slow_protocol, tmp_path, signum):
     out = tmp_path / "run"
     command = _cli("run", slow_protocol, "--n-sims", 4000, "--jobs", 2, "--out", out)
@@ -502,6 +512,7 @@ def test_a_signal_stops_the_workers_and_leaves_a_resumable_folder(slow_protocol,
     assert not (out / "trials.parquet").exists() and not (out / STAGING).exists()
 
 
+@pytest.mark.slow
 def test_kill_9_of_the_run_does_not_leave_its_workers_alive(slow_protocol, tmp_path):
     out = tmp_path / "run"
     command = _cli("run", slow_protocol, "--n-sims", 4000, "--jobs", 2, "--out", out)
@@ -568,3 +579,15 @@ def test_row_groups_are_bounded_not_one_per_chunk(write_protocol, tmp_path):
     # 2 scenarios x 20 chunks of 10 trials: one row group per scenario
     assert pq.ParquetFile(out / "trials.parquet").num_row_groups == 2
     assert runner.ROW_GROUP_ROWS >= 10_000
+
+
+def test_a_sample_size_search_beside_the_run_is_cstrial_s(protocol, tmp_path):
+    """`cstrial sample-size` writes OUT/sample_size/: a run into OUT is not refused for it."""
+    out = tmp_path / "run"
+    (out / "sample_size").mkdir(parents=True)
+    (out / "sample_size" / "sample_size.json").write_text("{}")
+    run(protocol, n_sims=20, jobs=1, out=out)
+    assert (out / "sample_size" / "sample_size.json").exists()
+    (out / "sample_size" / "mine.csv").write_text("x")
+    with pytest.raises(RunFolderError, match="sample_size/mine.csv"):
+        run(protocol, n_sims=20, jobs=1, out=out)

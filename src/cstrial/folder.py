@@ -52,6 +52,9 @@ INTERNAL = (MARKER, LOCK, STAGING, JOURNAL, CHUNKS)
 RUN_FILES = ("trials.parquet", "patients.parquet", "summary.parquet", "manifest.json")
 # What `cstrial report` adds to a run folder.
 REPORT_FILES = ("report.html", "figures")
+# Folders other cstrial commands write inside a run folder, with the files they hold:
+# `cstrial sample-size` writes results/<name>/sample_size/ by default.
+SUBFOLDERS = {"sample_size": ("sample_size_curve.parquet", "sample_size.json")}
 SHOWN = 5  # foreign entries named in an error
 MAX_JSON_BYTES = 64 * 2**20  # a manifest is a few hundred kB; larger is not cstrial's
 KILL_AT = "CSTRIAL_KILL_AT"
@@ -134,6 +137,13 @@ def foreign_entries(folder: Path) -> list[str]:
     for entry in sorted(os.listdir(folder)):
         path = folder / entry
         if entry in INTERNAL or _temporary(entry):
+            continue
+        if entry in SUBFOLDERS and path.is_dir() and not path.is_symlink():
+            found += [
+                f"{entry}/{f}"
+                for f in sorted(os.listdir(path))
+                if f not in SUBFOLDERS[entry] and not _temporary(f)
+            ]
             continue
         if entry == "figures" and path.is_dir() and not path.is_symlink():
             found += [
