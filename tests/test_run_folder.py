@@ -589,5 +589,5 @@ def test_a_sample_size_search_beside_the_run_is_cstrial_s(protocol, tmp_path):
     run(protocol, n_sims=20, jobs=1, out=out)
     assert (out / "sample_size" / "sample_size.json").exists()
     (out / "sample_size" / "mine.csv").write_text("x")
-    with pytest.raises(RunFolderError, match="sample_size/mine.csv"):
+    with pytest.raises(RunFolderError, match=r"sample_size/mine\.csv"):
         run(protocol, n_sims=20, jobs=1, out=out)
