@@ -591,3 +591,18 @@ def test_a_sample_size_search_beside_the_run_is_cstrial_s(protocol, tmp_path):
     (out / "sample_size" / "mine.csv").write_text("x")
     with pytest.raises(RunFolderError, match=r"sample_size/mine\.csv"):
         run(protocol, n_sims=20, jobs=1, out=out)
+
+
+def test_reading_a_run_leaves_its_folder_as_it_was(finished):
+    (finished / LOCK).unlink()
+    before = sorted(os.listdir(finished))
+    assert verify_run(finished, hashes_only=True).ok
+    read_run(finished)
+    assert sorted(os.listdir(finished)) == before
+
+
+def test_a_writer_blocked_by_a_reader_says_so(finished):
+    (finished / LOCK).write_text(json.dumps({"pid": 2**22 + 12345, "host": os.uname()[1]}))
+    reading = pytest.raises(RunFolderError, match="being read by another cstrial process")
+    with FolderLock(finished, exclusive=False, command="verify"), reading:
+        FolderLock(finished, exclusive=True, command="run").acquire()

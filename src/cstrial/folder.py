@@ -235,6 +235,20 @@ class Holder:
     started: str | None
     command: str | None
 
+    def may_hold(self) -> bool:
+        """Whether the recorded writer may still hold the lock (not a dead process here)."""
+        if not isinstance(self.pid, int):
+            return False
+        if self.host != socket.gethostname():
+            return True
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False  # its record outlived it: the lock is a reader's
+        except OSError:
+            return True
+        return True
+
     def render(self) -> str:
         if self.pid is None:
             return "another process"
@@ -261,27 +275,24 @@ class FolderLock:
         return self.folder / LOCK
 
     def acquire(self) -> FolderLock:
+        # O_NOFOLLOW: a symlink planted as the lock file is not followed. A reader opens
+        # the lock file only if a writer made it (reading leaves the folder as it was).
+        flags = os.O_RDWR | os.O_CREAT if self.exclusive else os.O_RDONLY
         try:
-            # O_NOFOLLOW: a symlink planted as the lock file is not followed
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+            self.fd = os.open(self.path, flags | os.O_NOFOLLOW, 0o644)
+        except FileNotFoundError:
+            if self.exclusive:
+                raise RunFolderError(f"cannot lock {self.folder}: it does not exist") from None
+            return self  # never written by a cstrial that locks: nobody is writing it
         except OSError as error:
-            if self.exclusive or error.errno not in (errno.EACCES, errno.EROFS, errno.EPERM):
-                raise RunFolderError(
-                    f"cannot lock {self.folder}: {error.strerror or error}"
-                ) from None
-            # a reader of a folder it may not write: nobody can be writing it either
-            # unless they can; take a shared lock if the file is there, else go unlocked
-            try:
-                self.fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW)
-            except OSError:
-                return self
+            raise RunFolderError(f"cannot lock {self.folder}: {error.strerror or error}") from None
         mode = fcntl.LOCK_EX if self.exclusive else fcntl.LOCK_SH
         try:
             fcntl.flock(self.fd, mode | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = self.holder()
             self._close()
-            if holder.pid is None and self.exclusive:
+            if self.exclusive and not holder.may_hold():
                 raise RunFolderError(
                     f"{self.folder} is being read by another cstrial process (verify, report "
                     "or compare); try again when it ends, or choose another --out"
