@@ -450,6 +450,8 @@ def recover(folder: Path) -> None:
                 )
         for name in remove:
             _remove(folder, name)
+        if any(n.startswith("figures/") for n in remove):
+            _remove(folder, "figures")  # the old report's folder, if nothing else is in it
         _kill_at("removed")
         _fsync(folder)
         kept = [n for n in written_files(folder) if n not in remove]
