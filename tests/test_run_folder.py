@@ -606,3 +606,14 @@ def test_a_writer_blocked_by_a_reader_says_so(finished):
     reading = pytest.raises(RunFolderError, match="being read by another cstrial process")
     with FolderLock(finished, exclusive=False, command="verify"), reading:
         FolderLock(finished, exclusive=True, command="run").acquire()
+
+
+def test_a_new_run_takes_away_the_report_of_the_old_one(protocol, finished):
+    from cstrial.report import write_report
+
+    write_report(finished)
+    (finished / "figures" / "mine.txt").write_text("kept")
+    run(protocol, n_sims=50, seed=9, jobs=1, out=finished, force=True)
+    assert not (finished / "report.html").exists()  # it described the old run
+    assert sorted(os.listdir(finished / "figures")) == ["mine.txt"]
+    assert verify_run(finished, hashes_only=True).ok
