@@ -617,3 +617,11 @@ def test_a_new_run_takes_away_the_report_of_the_old_one(protocol, finished):
     assert not (finished / "report.html").exists()  # it described the old run
     assert sorted(os.listdir(finished / "figures")) == ["mine.txt"]
     assert verify_run(finished, hashes_only=True).ok
+
+
+def test_an_out_that_is_a_file_is_named_as_such(protocol, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("mine")
+    result = invoke("run", protocol, "--n-sims", 5, "--jobs", 1, "--out", blocker)
+    assert result.exit_code == 1 and "it is a file, not a folder" in result.output
+    assert blocker.read_text() == "mine"

@@ -158,6 +158,10 @@ def foreign_entries(folder: Path) -> list[str]:
 def claim(folder: Path, *, force: bool = False) -> None:
     """Check that `folder` may become a run folder and create it: RunFolderError if it
     holds what cstrial did not write (unless `force`)."""
+    if folder.exists() and not folder.is_dir():
+        raise CstrialError(
+            f"cannot write results to {folder}: it is a file, not a folder. Choose another --out."
+        )
     foreign = foreign_entries(folder)
     if foreign and not force:
         shown = ", ".join(foreign[:SHOWN]) + (
