@@ -86,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     growth = max(peaks) / min(peaks) - 1
     flat = growth <= TOLERANCE
     print(f"largest peak over smallest: +{growth:.1%} ({'within' if flat else 'above'} 10%)")
-    args.out.write_text(json.dumps({"runs": rows, "growth": round(growth, 4), "flat": flat}, indent=2) + "\n")
+    args.out.write_text(
+        json.dumps({"runs": rows, "growth": round(growth, 4), "flat": flat}, indent=2) + "\n"
+    )
     return 0 if flat else 1
 
 
