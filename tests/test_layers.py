@@ -24,6 +24,7 @@ LAYERS = {
     "protocol": 1,
     "parameters": 1,
     "results": 2,
+    "folder": 2,
     "analysis": 2,
     "design": 2,
     "population": 2,

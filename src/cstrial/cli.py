@@ -204,6 +204,14 @@ def run(
         ),
     ] = None,
     settings: SetOpt = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Write the run into an --out that holds files cstrial did not write; "
+            "they are kept (only cstrial's own files are ever replaced or removed).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Simulate the protocol's trials and write trials.parquet, summary.parquet and manifest.json."""
@@ -227,6 +235,7 @@ def run(
             scheduler=scheduler,
             progress=progress,
             model=model,
+            force=force,
         )
     if as_json:
         payload = {
@@ -445,13 +454,25 @@ def verify(
             "1e-12 allows last-bit differences between machines."
         ),
     ] = 0.0,
+    hashes_only: Annotated[
+        bool,
+        typer.Option(
+            "--hashes-only",
+            help="Only check the files against the SHA-256 the manifest records (and that "
+            "no output file is unlisted), without re-running: seconds, not minutes.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Re-run a finished run from its manifest; exit 1 naming each file and column that differs."""
+    """Check a finished run: its files against its manifest's hashes, then a re-run from the
+    manifest (its fields and every value); exit 1 naming each file, field and column that differs."""
     from cstrial.verify import verify_run
 
-    with _progress_bar("re-running", not as_json) as progress:
-        report = verify_run(run_dir, jobs=jobs, rtol=rtol, progress=progress)
+    show = _interactive() and not as_json and not hashes_only
+    with _progress_bar("re-running", show) as progress:
+        report = verify_run(
+            run_dir, jobs=jobs, rtol=rtol, progress=progress, hashes_only=hashes_only
+        )
     if as_json:
         out_console.print_json(json.dumps(report.to_dict()))
     elif report.ok:

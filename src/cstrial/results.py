@@ -21,10 +21,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 
 from cstrial.errors import CstrialError
+from cstrial.folder import read_json, reading_run
 from cstrial.protocol import Protocol, parse_protocol
+from cstrial.protocol.load import MAX_PROTOCOL_BYTES
+from cstrial.protocol.yaml_nodes import parse_yaml
 
 # Fixed writer settings: part of the byte-reproducibility contract.
 PARQUET_OPTIONS = {
@@ -87,6 +89,15 @@ class AtomicParquetWriter:
                 self.schema = self.schema or table.schema
                 self._writer = pq.ParquetWriter(self.tmp, self.schema, **self.options)
             self._writer.write_table(conform(table, self.schema))
+
+    def write_group(self, tables: list[pa.Table]) -> None:
+        """Write `tables` (one schema once conformed) as one row group."""
+        with writing(self.path):
+            if self._writer is None:
+                self.schema = self.schema or tables[0].schema
+                self._writer = pq.ParquetWriter(self.tmp, self.schema, **self.options)
+            table = pa.concat_tables([conform(t, self.schema) for t in tables])
+            self._writer.write_table(table, row_group_size=max(1, table.num_rows))
 
     def commit(self) -> None:
         with writing(self.path):
@@ -179,15 +190,63 @@ class RunResult:
         return self.out / "trials.parquet"
 
 
-def read_run(out: str | Path) -> RunResult:
-    """Read a finished run directory back."""
+def read_run(out: str | Path, command: str = "read") -> RunResult:
+    """Read a finished run directory back: its manifest and its summary, vouched for.
+
+    Waits for no writer: a folder being written is refused (exit 2) naming who holds it;
+    a commit a crash interrupted is finished first. A damaged or missing file is a
+    `CstrialError` saying so, never a traceback.
+    """
     out = Path(out)
-    manifest_path = out / "manifest.json"
-    if not manifest_path.is_file():
+    if not out.is_dir() or not (out / "manifest.json").is_file():
         raise CstrialError(f"{out} is not a cstrial run: it has no manifest.json")
-    manifest = json.loads(manifest_path.read_text())
-    summary = pd.read_parquet(out / "summary.parquet")
+    with reading_run(out, command):
+        return read_run_unlocked(out)
+
+
+def read_run_unlocked(out: Path) -> RunResult:
+    """`read_run` for a caller that already holds the folder's lock."""
+    manifest = read_manifest(out)
+    summary_path = vouched(out, manifest, "summary.parquet")
+    try:
+        summary = pq.read_table(summary_path).to_pandas()
+    except (OSError, pa.ArrowException) as error:
+        raise CstrialError(f"{summary_path} cannot be read: {error}") from None
     return RunResult(out, summary, manifest)
+
+
+def read_manifest(out: Path) -> dict:
+    """RUN/manifest.json, checked for the fields every cstrial manifest has."""
+    manifest = read_json(
+        out / "manifest.json", "It was not written by cstrial run, or was damaged since."
+    )
+    if not isinstance(manifest.get("files"), dict) or "cstrial_version" not in manifest:
+        raise CstrialError(
+            f"{out}/manifest.json lacks its file list or cstrial version: it was not written "
+            "by cstrial run, or was edited"
+        )
+    return manifest
+
+
+def vouched(out: Path, manifest: dict, name: str) -> Path:
+    """RUN/`name`, if the manifest vouches for it: listed, a regular file inside the run
+    folder (no symlink) and with the SHA-256 the manifest records; else CstrialError."""
+    path = out / name
+    digest = (manifest.get("files") or {}).get(name)
+    if digest is None:
+        raise CstrialError(
+            f"{path} is not one of the run's files (manifest.json does not list it), so it "
+            "is not read: it may be left from another run"
+        )
+    if path.is_symlink() or not path.is_file():
+        what = "a symlink" if path.is_symlink() else "missing"
+        raise CstrialError(f"{path} is {what}: a run's files are regular files in its folder")
+    if sha256_file(path) != digest:
+        raise CstrialError(
+            f"{path} does not match the SHA-256 its manifest records: it changed after the "
+            f"run. `cstrial verify {out}` says what differs"
+        )
+    return path
 
 
 def run_protocol(run: RunResult) -> Protocol | None:
@@ -195,22 +254,29 @@ def run_protocol(run: RunResult) -> Protocol | None:
 
     The protocol's text as written is preferred (it keeps scenarios and grid as the
     user wrote them); the resolved YAML is the fallback for protocols built in code.
+    Both go through the protected YAML loader (size, depth and alias limits).
     """
     info = run.manifest.get("protocol", {})
     source = f"{run.out}/manifest.json"
     for text in (info.get("source_text"), info.get("resolved_yaml")):
-        if not text:
+        if not isinstance(text, str) or not text:
+            continue
+        if len(text.encode("utf-8")) > MAX_PROTOCOL_BYTES:
+            continue
+        parsed = parse_yaml(text)
+        if parsed.problems or not isinstance(parsed.data, dict):
             continue
         try:
-            return parse_protocol(yaml.safe_load(text), source=source)
-        except (CstrialError, yaml.YAMLError):
+            return parse_protocol(parsed.data, source=source, lines=parsed.lines)
+        except CstrialError:
             continue
     return None
 
 
 def iter_trials(out: str | Path) -> Iterator[pd.DataFrame]:
-    """The trials of a run, one row group at a time."""
-    parquet = pq.ParquetFile(Path(out) / "trials.parquet")
+    """The trials of a run, one row group at a time (vouched for by its manifest)."""
+    out = Path(out)
+    parquet = pq.ParquetFile(vouched(out, read_manifest(out), "trials.parquet"))
     for i in range(parquet.num_row_groups):
         yield parquet.read_row_group(i).to_pandas()
 

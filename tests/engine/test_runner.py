@@ -204,8 +204,13 @@ def test_a_failed_run_leaves_no_file_that_looks_whole(write_protocol, tmp_path, 
     monkeypatch.setattr(engine, "simulate_chunk", failing)
     with pytest.raises(RuntimeError):
         run(write_protocol(), n_sims=1000, jobs=1, out=tmp_path / "run")
-    # only the finished chunks are left, hidden, for `cstrial run --resume`
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [".chunks"]
+    # only the finished chunks are left, hidden, for `cstrial run --resume`, beside the
+    # run folder's marker and lock (docs/run-folder.md)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        ".chunks",
+        ".cstrial-lock",
+        ".cstrial-run.json",
+    ]
 
 
 def test_unknown_scenario_is_a_clear_error(write_protocol, tmp_path):

@@ -8,10 +8,15 @@ workers never change an output.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Generator, Iterable, Iterator
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import joblib
+from joblib.externals.loky.process_executor import BrokenProcessPool, TerminatedWorkerError
 
 from cstrial.engine.plan import ScenarioPlan
 from cstrial.engine.simulate import ChunkResult, simulate_chunk
@@ -101,14 +106,64 @@ def execute(
         for task in tasks:
             yield simulate_chunk(*task, n_looks, save_patients)
         return
-    calls = (joblib.delayed(simulate_chunk)(*task, n_looks, save_patients) for task in tasks)
     if backend == "dask":
+        calls = (joblib.delayed(simulate_chunk)(*task, n_looks, save_patients) for task in tasks)
         with _dask_client(scheduler), joblib.parallel_config(backend="dask"):
             parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1)
             yield from parallel(calls)
         return
+    # the function travels with each call, so a test's stand-in for it runs in the workers
+    calls = (
+        joblib.delayed(_in_worker)(simulate_chunk, os.getpid(), *task, n_looks, save_patients)
+        for task in tasks
+    )
     parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1)
-    yield from parallel(calls)
+    try:
+        yield from parallel(calls)
+    except (TerminatedWorkerError, BrokenProcessPool) as error:
+        raise WorkerDiedError(str(error)) from None
+
+
+class WorkerDiedError(CstrialError):
+    """A worker process died under a chunk: most often killed by the system for memory."""
+
+    def __init__(self, detail: str) -> None:
+        signal_name = next(
+            (s.name for s in (signal.SIGKILL, signal.SIGSEGV, signal.SIGBUS) if s.name in detail),
+            None,
+        )
+        how = f" (it was killed by {signal_name})" if signal_name else ""
+        super().__init__(
+            f"a worker process died while simulating a chunk{how}. The likely cause is "
+            "memory: the system kills a process when memory runs out. Use fewer workers "
+            "(--jobs, e.g. --jobs 1) or smaller chunks (simulation.chunk_size), then run the "
+            "same command with --resume to keep the chunks already finished"
+        )
+
+
+# Seconds between a worker's checks that the process that started it is alive.
+PARENT_CHECK_SECONDS = 0.5
+_watching: list[int] = []
+
+
+def _in_worker(simulate: Callable[..., ChunkResult], parent: int, *args: Any) -> ChunkResult:
+    """`simulate(*args)` in a worker process that exits when `parent` (the run) is gone.
+
+    loky keeps its workers for reuse; if the run's process is killed (kill -9 gives it no
+    chance to stop them) they would live on, holding the caller's files open. Each worker
+    watches its parent and exits as soon as it is gone.
+    """
+    if not _watching and os.getpid() != parent:
+        _watching.append(parent)
+        threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+    return simulate(*args)
+
+
+def _exit_with(parent: int) -> None:
+    while True:
+        time.sleep(PARENT_CHECK_SECONDS)
+        if os.getppid() != parent:  # re-parented: the run's process is gone
+            os._exit(1)
 
 
 @contextlib.contextmanager

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from cstrial import __version__
 from cstrial.errors import CstrialError
+from cstrial.folder import FolderLock, RunFolderError, add_written, recover, remove_report
 from cstrial.protocol import Protocol, expand_scenarios
 from cstrial.protocol.grid import grid_labels, value_text
 from cstrial.report.figures import (
@@ -40,7 +41,14 @@ from cstrial.report.figures import (
     power_curve_figure,
     stopping_figure,
 )
-from cstrial.results import RunResult, read_run, run_protocol, write_bytes_atomic, writing
+from cstrial.results import (
+    RunResult,
+    read_run_unlocked,
+    run_protocol,
+    vouched,
+    write_bytes_atomic,
+    writing,
+)
 
 FIGURE_NAMES = (
     "power_curve",
@@ -71,7 +79,16 @@ def write_report(run: str | Path | RunResult, *, paths: int = PATHS_SHOWN) -> Re
 
     `paths` is the number of simulated trials whose z paths are drawn per scenario.
     """
-    result = run if isinstance(run, RunResult) else read_run(run)
+    out = run.out if isinstance(run, RunResult) else Path(run)
+    if not out.is_dir() or not (out / "manifest.json").is_file():
+        raise CstrialError(f"{out} is not a cstrial run: it has no manifest.json")
+    # the one writer of the folder while the report is drawn (a run would replace its files)
+    with FolderLock(out, exclusive=True, command="report"):
+        recover(out)
+        return _write_report(read_run_unlocked(out), paths)
+
+
+def _write_report(result: RunResult, paths: int) -> Report:
     out = result.out
     if result.summary.empty:
         raise CstrialError(f"{out} has an empty summary.parquet: nothing to report")
@@ -96,7 +113,7 @@ def write_report(run: str | Path | RunResult, *, paths: int = PATHS_SHOWN) -> Re
         "below (hatched). At the final look, not rejecting is not drawn as a stop."
     )
 
-    patients = _patients(out)
+    patients = _patients(result, notes)
     if patients is None:
         notes.append(
             "This run saved no patients (patients.parquet), so there are no Kaplan–Meier "
@@ -124,9 +141,18 @@ def write_report(run: str | Path | RunResult, *, paths: int = PATHS_SHOWN) -> Re
         )
 
     folder = out / "figures"
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise RunFolderError(
+            f"{folder} is {'a symlink' if folder.is_symlink() else 'not a folder'}: the report "
+            "writes its figures only inside the run folder. Remove it and report again"
+        )
+    # an earlier report's figures describe what that report drew: replaced whole
+    remove_report(out)
     with writing(folder):
         folder.mkdir(parents=True, exist_ok=True)
     written = {}
+    names = ["report.html"] + [f"figures/{name}.png" for name in figures]
+    add_written(out, names)  # recorded first: whatever happens, they are cstrial's
     for name, png in figures.items():
         written[name] = folder / f"{name}.png"
         write_bytes_atomic(png, written[name])
@@ -144,7 +170,8 @@ def _power(result: RunResult, protocol: Protocol | None):
     target = None if protocol is None else protocol.design.power
     for relative in SAMPLE_SIZE_CURVES:
         path = result.out / relative
-        if path.is_file():
+        # never through a symlink out of the run folder
+        if path.is_file() and not path.is_symlink() and not path.parent.is_symlink():
             curve = pd.read_parquet(path)
             info = _json(path.with_name("sample_size.json"))
             probit = info.get("probit")
@@ -211,7 +238,7 @@ def _boundary_panels(result: RunResult, paths: int) -> list[BoundaryPanel]:
         return []
     names = [s["name"] for s in scenarios]
     table = pq.read_table(
-        result.trials_path,
+        vouched(result.out, result.manifest, "trials.parquet"),
         filters=[("sim", "<", paths), ("scenario", "in", names)],
     ).to_pandas()
     panels = []
@@ -246,11 +273,17 @@ def _first_comparison(summary: pd.DataFrame) -> pd.DataFrame:
     return summary[summary["comparison"] == summary["comparison"].iloc[0]]
 
 
-def _patients(out: Path) -> pd.DataFrame | None:
-    path = out / "patients.parquet"
-    if not path.is_file():
+def _patients(result: RunResult, notes: list[str]) -> pd.DataFrame | None:
+    """The run's saved patients, if its manifest vouches for a patients.parquet."""
+    path = result.out / "patients.parquet"
+    if "patients.parquet" not in result.manifest.get("files", {}):
+        if path.exists():
+            notes.append(
+                f"{path} is not one of this run's files (its manifest does not list it: it "
+                "is left from another run), so it is not drawn."
+            )
         return None
-    table = pq.read_table(path)
+    table = pq.read_table(vouched(result.out, result.manifest, "patients.parquet"))
     if table.num_rows == 0:
         return None
     return table.to_pandas()
