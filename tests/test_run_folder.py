@@ -565,7 +565,7 @@ def test_a_chunk_of_more_patients_than_fit_in_a_worker_is_refused(write_protocol
         }
     )
     result = invoke("run", protocol, "--n-sims", 1000, "--jobs", 1, "--out", tmp_path / "run")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a design the machine cannot hold: the user changes it
     assert "5,000,000 patients" in result.output
     assert "Lower simulation.chunk_size (to 800 or less)" in result.output
     assert not (tmp_path / "run").exists()

@@ -135,7 +135,7 @@ def _main(
 
 def _overrides(settings: list[str] | None) -> dict[str, Any]:
     """`--set PATH=VALUE` options as {path: value}, each value read as YAML (800, 0.5, true, [C, D])."""
-    import yaml
+    from cstrial.protocol.yaml_nodes import parse_yaml
 
     overrides: dict[str, Any] = {}
     for setting in settings or []:
@@ -146,11 +146,9 @@ def _overrides(settings: list[str] | None) -> dict[str, Any]:
                 "set",
                 f"must be PATH=VALUE, such as design.sample_size=800, found {setting!r}",
             )
-        try:
-            value = yaml.safe_load(text) if text.strip() else text
-        except yaml.YAMLError:
-            value = text  # not YAML: the text itself, which the schema then judges
-        overrides[path] = value
+        # the protected loader (no alias bombs); not YAML: the text itself, for the schema
+        parsed = parse_yaml(text) if text.strip() else None
+        overrides[path] = text if parsed is None or parsed.problems else parsed.data
     return overrides
 
 
