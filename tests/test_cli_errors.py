@@ -31,7 +31,10 @@ def invoke(*args: object):
         (["run", SMALL, "--n-sims", "0"], "--n-sims must be between 1 and"),
         (["run", SMALL, "--jobs", "0"], "--jobs must be a positive number of workers"),
         (["run", SMALL, "--backend", "foo"], "--backend must be one of loky, dask, found 'foo'"),
-        (["run", SMALL, "--seed", "-1"], "--seed must be a whole number from 0 to 9,223,372,036,854,775,807, found -1"),
+        (
+            ["run", SMALL, "--seed", "-1"],
+            "--seed must be a whole number from 0 to 9,223,372,036,854,775,807, found -1",
+        ),
         (["run", SMALL, "--save-patients", "-2"], "--save-patients must be 0 or more"),
         (["run", SMALL, "--scenario", "nope"], "--scenario 'nope' is not in the protocol"),
         (["sample-size", SMALL, "--power", "1.5", "--analytic"], "--power must lie strictly"),
