@@ -197,3 +197,11 @@ def test_sample_size_prints_the_interval_on_the_simulated_n(tmp_path):
     assert low < high
     assert f"95% interval on the simulated N (Monte Carlo error of the fitted curve): " \
         f"{low:.0f} to {high:.0f}" in shown.output  # fmt: skip
+
+
+def test_compare_names_the_design_in_its_progress(tmp_path):
+    result = invoke("compare", SMALL, ASSETS / "sample-size-rr.yaml", "--n-sims", 20,
+                    "--jobs", 1, "--scenario", "base", "--out", tmp_path / "cmp")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "simulating small: 1/1 chunks (100%)" in result.output
+    assert "simulating sample-size-rr: 1/1 chunks (100%)" in result.output

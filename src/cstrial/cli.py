@@ -748,7 +748,7 @@ def compare(
             scheduler=scheduler,
             progress=None
             if progress is None
-            else (lambda name, done, total: progress(done, total)),
+            else (lambda name, done, total: progress(done, total, name)),
         )
     if as_json:
         payload = {"out": str(result.out), "comparison": result.to_records()}
@@ -1133,8 +1133,9 @@ def _progress_bar(description: str, show: bool = True, unit: str = "chunks"):
         # hidden until the library says how many chunks there are: never "0/None"
         task = bar.add_task(description, total=None, visible=False)
 
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total, visible=True)
+        def progress(done: int, total: int, label: str | None = None) -> None:
+            named = description if label is None else f"{description} {label}"
+            bar.update(task, completed=done, total=total, visible=True, description=named)
 
         yield progress
 
@@ -1145,21 +1146,22 @@ def _progress_lines(description: str, step: float = 0.05):
     import time
 
     started = time.monotonic()
-    shown: dict[str, float] = {"next": 0.0, "total": -1.0}
+    shown: dict[str, Any] = {"next": 0.0, "total": -1.0, "label": None}
 
-    def progress(done: int, total: int) -> None:
+    def progress(done: int, total: int, label: str | None = None) -> None:
         if total <= 0:
             return
-        if total != shown["total"]:  # a new search stage (sample-size) or design (compare)
-            shown["total"], shown["next"] = float(total), 0.0
+        if total != shown["total"] or label != shown.get("label"):  # a new stage or design
+            shown["total"], shown["next"], shown["label"] = float(total), 0.0, label
         fraction = done / total
         if fraction + 1e-12 < shown["next"] and done < total:
             return
         while shown["next"] <= fraction + 1e-12:
             shown["next"] += step
         elapsed = time.monotonic() - started
+        named = description if label is None else f"{description} {label}"
         sys.stderr.write(
-            f"{description}: {done}/{total} chunks ({fraction:.0%}), {elapsed:.0f} s elapsed\n"
+            f"{named}: {done}/{total} chunks ({fraction:.0%}), {elapsed:.0f} s elapsed\n"
         )
         sys.stderr.flush()
 

@@ -73,12 +73,14 @@ def grid_names(grid: Mapping[str, list[Any]]) -> list[str]:
     """The scenario name of each grid point, in the order of `grid_points`."""
     labels = grid_labels(list(grid))
     names: list[str] = []
+    taken: set[str] = set()  # a set: a list's membership test made large grids quadratic
     for point in grid_points(grid):
         name = "-".join([PREFIX, *(f"{labels[p]}-{value_text(v)}" for p, v in point.items())])
         unique, k = name, 2
-        while unique in names:  # values that only differ in unsafe characters
+        while unique in taken:  # values that only differ in unsafe characters
             unique, k = f"{name}-{k}", k + 1
         names.append(unique)
+        taken.add(unique)
     return names
 
 

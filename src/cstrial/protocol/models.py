@@ -673,8 +673,8 @@ def _grid_name_clashes(grid: Any, scenarios: list[Any]) -> Found:
     wellformed = isinstance(grid, dict) and all(
         isinstance(k, str) and k and isinstance(v, list) and v for k, v in grid.items()
     )
-    if not grid or not wellformed:
-        return []  # a malformed grid is reported where it is
+    if not grid or not wellformed or grid_size(grid) > MAX_GRID_POINTS:
+        return []  # a malformed or too large grid is reported where it is
     names = set(grid_names(grid))
     return [
         (
