@@ -17,4 +17,8 @@ if TYPE_CHECKING:
 
 def decision_design(protocol: Protocol, plan: ScenarioPlan) -> Design | None:
     """The design the protocol's `design:` section asks for, or None for the default."""
+    if protocol.design.combination is not None:
+        from cstrial.engine.adaptive import combination_design
+
+        return combination_design(protocol, plan)
     return None

@@ -18,6 +18,7 @@ from cstrial.design.accrual import DAYS_PER_MONTH, enrolment_months
 from cstrial.design.boundaries import Boundaries, design_boundaries
 from cstrial.design.sample_size import analytic_for_rates
 from cstrial.disease import MODEL_HORIZON_DAYS, baseline_shift, late_log_ratio, linear_predictor
+from cstrial.engine.adaptive import adaptive_plan
 from cstrial.engine.designs import decision_design
 from cstrial.engine.laws import OutcomeLaws, outcome_laws
 from cstrial.engine.stages import FULL
@@ -178,6 +179,7 @@ def plan_scenario(scenario: Scenario, seed: int, save_patients: int = 0) -> Scen
         sampler_reason=reason,
         laws=laws,
     )
+    plan = adaptive_plan(protocol, plan)  # re-estimation's enrolment, enrichment's subgroup
     return replace(plan, design=decision_design(protocol, plan))
 
 

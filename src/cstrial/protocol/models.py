@@ -23,6 +23,13 @@ from pydantic import (
 )
 
 from cstrial.errors import UsageError
+from cstrial.protocol.adaptive import (
+    CombinationTest,
+    Enrichment,
+    Reestimation,
+    adaptive_arm_problems,
+    adaptive_problems,
+)
 from cstrial.protocol.base import Found, Loc, Schema, problem, problems
 from cstrial.protocol.covariates import COVARIATES
 from cstrial.protocol.criteria import Criteria
@@ -295,10 +302,19 @@ class Design(Schema):
     futility: Futility | None = None
     accrual: Accrual = Field(default_factory=Accrual)
     dropout: Dropout = Field(default_factory=Dropout)
+    # adaptive designs (cstrial.protocol.adaptive, docs/adaptive.md)
+    combination: CombinationTest | None = None
+    reestimation: Reestimation | None = None
+    enrichment: Enrichment | None = None
 
     @classmethod
     def cross_check(cls, data: dict[Any, Any]) -> Found:
-        """Futility spending that the boundaries can compute beside the efficacy family."""
+        """Futility spending that the boundaries can compute beside the efficacy family;
+        the adaptive fields' rules."""
+        return adaptive_problems(data) + cls._futility_problems(data)
+
+    @classmethod
+    def _futility_problems(cls, data: dict[Any, Any]) -> Found:
         futility, efficacy = data.get("futility"), data.get("efficacy")
         if not isinstance(futility, dict):
             return []
@@ -438,6 +454,7 @@ class Protocol(Schema):
         found = _arm_problems(arms)
         found += _duplicate_names([(("arms", i), arm) for i, arm in enumerate(arms)], "arm")
         found += _sample_size_problems(data.get("design"), len(arms))
+        found += adaptive_arm_problems(data.get("design"), len(arms))
         scenarios = data.get("scenarios")
         if isinstance(scenarios, list):
             named = [(("scenarios", i), item) for i, item in enumerate(scenarios)]
