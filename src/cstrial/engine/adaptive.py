@@ -74,8 +74,9 @@ class EnrichmentRule:
     intersection: str  # simes | bonferroni | spiessens-debois
 
 
-# per-trial columns of trials.parquet (their means are the summary's probabilities)
-SSR_COLUMNS = ("conditional_power", "reestimated_n", "final_n")
+# per-trial columns of trials.parquet (their means are the summary's probabilities);
+# time to event: `reestimated_events`, `final_events` (deaths) for `_n`
+SSR_COLUMNS = ("conditional_power", "reestimated_n", "increased", "final_n")
 ENRICHMENT_COLUMNS = (
     "select_full",
     "select_subgroup",
@@ -119,7 +120,9 @@ class CombinationDesign:
             names = ENRICHMENT_COLUMNS
         if self.reestimation is None and self.enrichment is None:
             names = ("final_n",)
-        kinds = {n: pa.bool_() for n in ENRICHMENT_COLUMNS}
+        if self.time_to_event:
+            names = tuple(n.replace("_n", "_events") for n in names)
+        kinds = {n: pa.bool_() for n in (*ENRICHMENT_COLUMNS, "increased")}
         return [(n, kinds.get(n, pa.float64())) for n in names]
 
 
@@ -253,7 +256,8 @@ class CombinationRule:
         size = size.astype(np.int64)
         if look == 0:
             self.values["conditional_power"][running] = cp_planned
-            self.values["reestimated_n"][running] = size
+            self.values[self._size_name("reestimated")][running] = size
+            self.values["increased"][running] = size > planned
         if self.design.time_to_event:
             return following.with_events(stage_events(seen) + size)
         return following.with_patients(size)
@@ -302,11 +306,15 @@ class CombinationRule:
         v["rejected_full"][running] |= rejected[:, 1]
         v["rejected_any"][running] |= rejected.any(axis=1)
 
+    def _size_name(self, what: str) -> str:
+        return f"{what}_events" if self.design.time_to_event else f"{what}_n"
+
     def _record_size(self, running: np.ndarray, decision: np.ndarray) -> None:
-        if "final_n" not in self.values:
+        name = self._size_name("final")
+        if name not in self.values:
             return
         done = (decision != CONTINUE).all(axis=0)
-        self.values["final_n"][running[done]] = self.sizes[running[done]]
+        self.values[name][running[done]] = self.sizes[running[done]]
 
     def columns(self) -> list[dict[str, np.ndarray]]:
         return [self.values for _ in self.plan.comparisons]
