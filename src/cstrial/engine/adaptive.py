@@ -117,7 +117,7 @@ class CombinationDesign:
         if self.reestimation is not None:
             names = SSR_COLUMNS
         if self.enrichment is not None:
-            names = ENRICHMENT_COLUMNS
+            names = (*ENRICHMENT_COLUMNS, "final_n")
         if self.reestimation is None and self.enrichment is None:
             names = ("final_n",)
         if self.time_to_event:

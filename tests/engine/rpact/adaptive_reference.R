@@ -6,10 +6,12 @@
 suppressMessages(library(rpact))
 library(jsonlite)
 stopifnot(as.character(packageVersion("rpact")) == "3.3.4")
-iterations <- 100000
+iterations <- 100000  # rates (compiled)
+enrichment_iterations <- 10000  # enrichment simulations run in R
 design <- getDesignInverseNormal(kMax = 2, alpha = 0.025, sided = 1, typeOfDesign = "asOF",
                                  informationRates = c(0.5, 1))
 out <- list(rpact = "3.3.4", iterations = iterations,
+            enrichment_iterations = enrichment_iterations,
             critical_values = design$criticalValues, rates = list(), enrichment = list())
 
 rates_case <- function(name, pi1, pi2, cp) {
@@ -41,7 +43,7 @@ enrichment_case <- function(name, prevalence, pi_control, pi_treatment, selectio
   args <- list(design = design, plannedSubjects = c(500, 1000), effectList = effects,
                typeOfSelection = selection, intersectionTest = test,
                stratifiedAnalysis = FALSE, directionUpper = FALSE,
-               maxNumberOfIterations = iterations, seed = 4711)
+               maxNumberOfIterations = enrichment_iterations, seed = 4711)
   if (selection == "epsilon") args$epsilonValue <- epsilon
   s <- do.call(getSimulationEnrichmentRates, args)
   # populations: S (subgroup) first, F (full) second
@@ -50,13 +52,17 @@ enrichment_case <- function(name, prevalence, pi_control, pi_treatment, selectio
        epsilon = if (is.na(epsilon)) NULL else epsilon, intersection = test,
        planned = c(500, 1000),
        reject_at_least_one = s$rejectAtLeastOne,
-       rejected_populations = colSums(matrix(s$rejectedPopulationsPerStage[, , 1],
-                                             nrow = 2)),
-       rejected_per_stage = s$rejectedPopulationsPerStage[, , 1],
-       selected_stage_2 = s$selectedPopulations[2, , 1],
+       # [stage, variant, population]: populations S, F
+       rejected_populations = colSums(s$rejectedPopulationsPerStage[, 1, ]),
+       rejected_per_stage = s$rejectedPopulationsPerStage[, 1, ],
+       selected_stage_2 = s$selectedPopulations[2, 1, ],
        expected_n = s$expectedNumberOfSubjects,
        early_stop = s$earlyStop[1, 1])
 }
+message("rates done")
+save <- function() writeLines(toJSON(out, auto_unbox = TRUE, digits = 10, pretty = TRUE),
+                              "tests/engine/rpact/adaptive_reference.json")
+save()
 out$enrichment <- list(
   enrichment_case("null-epsilon-simes", 0.33, c(0.60, 0.31), c(0.60, 0.31), "epsilon", 0.05,
                   "Simes"),
@@ -67,5 +73,4 @@ out$enrichment <- list(
   enrichment_case("all-comers-best-spiessens-debois", 0.33, c(0.60, 0.31), c(0.51, 0.26),
                   "best", NA, "SpiessensDebois")
 )
-writeLines(toJSON(out, auto_unbox = TRUE, digits = 10, pretty = TRUE),
-           "tests/engine/rpact/adaptive_reference.json")
+save()
