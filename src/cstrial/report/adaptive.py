@@ -29,6 +29,8 @@ def adaptive_tables(trials: pd.DataFrame) -> dict[str, pd.DataFrame]:
     if "select_both" in trials.columns:
         rows = []
         for scenario, group in first.groupby("scenario", sort=False):
+            if group["select_both"].isna().all():
+                continue  # a scenario without the enrichment interim
             row = {"scenario": scenario}
             row.update({label: group[name].mean() for name, label in _SELECTIONS.items()})
             row["P(reject H_F)"] = group["rejected_full"].mean()
@@ -43,6 +45,8 @@ def adaptive_tables(trials: pd.DataFrame) -> dict[str, pd.DataFrame]:
     if size is not None and "increased" in trials.columns:
         rows = []
         for scenario, group in first.groupby("scenario", sort=False):
+            if group["increased"].isna().all():
+                continue  # a scenario without re-estimation
             n = group[size]
             row = {
                 "scenario": scenario,
