@@ -52,9 +52,7 @@ def constant_laws(risks: dict[str, tuple[float, float]], prevalence: float | Non
     subgroup, strata (complement, subgroup) at the subgroup's `prevalence`."""
     days = np.array([0.0, 30.0, MODEL_HORIZON_DAYS])
     names = ["all"] if prevalence is None else ["complement", "subgroup"]
-    survival = np.array(
-        [[[1.0, 1 - r, 1 - r] for r in risks[name]] for name in names], dtype=float
-    )
+    survival = np.array([[[1.0, 1 - r, 1 - r] for r in risks[name]] for name in names], dtype=float)
     share = np.array([1.0]) if prevalence is None else np.array([1 - prevalence, prevalence])
     return OutcomeLaws(
         days=days,

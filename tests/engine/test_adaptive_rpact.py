@@ -43,8 +43,12 @@ def test_the_bounds_are_rpacts():
 def test_reestimation_agrees_with_getSimulationRates(case):
     rule = None
     if case["conditional_power"] is None:  # planned stages: re-estimation keeps them
-        rule = {"rule": "conditional-power", "target": 0.8, "min_per_stage": 200,
-                "max_per_stage": 200}
+        rule = {
+            "rule": "conditional-power",
+            "target": 0.8,
+            "min_per_stage": 200,
+            "max_per_stage": 200,
+        }
     plan = _ssr_plan(
         case["min_per_stage"], case["max_per_stage"], risks=(case["pi2"], case["pi1"]), rule=rule
     )

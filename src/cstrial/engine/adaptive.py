@@ -23,8 +23,9 @@ only when the conditional power at the planned size lies in [cp_min, cp_max).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -45,8 +46,8 @@ from cstrial.engine.stages import FULL, SUBGROUP, StagePlan
 if TYPE_CHECKING:
     from cstrial.endpoints import AnalysisResult
     from cstrial.engine.plan import ScenarioPlan
-    from cstrial.protocol import Protocol
     from cstrial.engine.samplers import Look
+    from cstrial.protocol import Protocol
 
 # rpact: a conditional critical value from a bound of 6 or more is +inf (no rejection)
 _BOUND_INFINITE = 6.0
@@ -186,7 +187,9 @@ class CombinationRule:
         return Verdict(decision, following)
 
     def _test(self) -> str:
-        return "bonferroni" if self.design.enrichment is None else self.design.enrichment.intersection
+        return (
+            "bonferroni" if self.design.enrichment is None else self.design.enrichment.intersection
+        )
 
     def _stage_statistics(
         self, look: int, running: np.ndarray, seen: Look
@@ -335,7 +338,9 @@ def _benefit(analysis: AnalysisResult, ratio: bool) -> np.ndarray:
     return -estimate
 
 
-def _rates_rule(analysis, allocation: float, critical: np.ndarray, rule: ReestimationRule):  # type: ignore[no-untyped-def]
+def _rates_rule(
+    analysis: AnalysisResult, allocation: float, critical: np.ndarray, rule: ReestimationRule
+) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
     """rpact's `.getSimulationRatesStageSubjects` and achieved conditional power for the
     difference of rates, θ0 = 0, lower rates better (directionUpper = FALSE)."""
     a = allocation
@@ -377,7 +382,9 @@ def _rates_rule(analysis, allocation: float, critical: np.ndarray, rule: Reestim
     return required, power_at
 
 
-def _events_rule(analysis, allocation: float, critical: np.ndarray, rule: ReestimationRule):  # type: ignore[no-untyped-def]
+def _events_rule(
+    analysis: AnalysisResult, allocation: float, critical: np.ndarray, rule: ReestimationRule
+) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
     """rpact's `getSimulationSurvivalStageEventsCpp` and achieved conditional power: the
     hazard ratio estimated from the cumulative log-rank, exp(Z (1 + a) / √(a D))."""
     a = allocation
@@ -490,7 +497,7 @@ def _with_subgroup(protocol: Protocol, plan: ScenarioPlan) -> ScenarioPlan:
     )
 
 
-def _criteria_text(criteria: dict) -> str:  # type: ignore[type-arg]
+def _criteria_text(criteria: Mapping[str, Any]) -> str:
     parts = []
     for name, c in criteria.items():
         low, high = getattr(c, "min", None), getattr(c, "max", None)

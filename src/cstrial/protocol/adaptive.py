@@ -130,7 +130,10 @@ def adaptive_problems(data: dict[Any, Any]) -> Found:
             )
     if combination is not None and one_look:
         found.append(
-            (("combination",), f"combines the stages of a trial with interims; looks is {show(looks)}")
+            (
+                ("combination",),
+                f"combines the stages of a trial with interims; looks is {show(looks)}",
+            )
         )
     if data.get("reestimation") is not None and data.get("enrichment") is not None:
         found.append(
@@ -158,7 +161,6 @@ def adaptive_problems(data: dict[Any, Any]) -> Found:
                 )
             )
     return found
-
 
 
 def adaptive_arm_problems(design: Any, n_arms: int) -> Found:
