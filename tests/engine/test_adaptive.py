@@ -192,7 +192,8 @@ def _enrichment_plan(risks, prevalence=0.33, **enrichment):
     }
     if settings["selection"] != "epsilon":
         settings.pop("epsilon")
-    protocol = _protocol(ENRICHMENT, {"enrichment": settings})
+    # 500 patients per stage, as the rpact references
+    protocol = _protocol(ENRICHMENT, {"enrichment": settings, "sample_size": 1000})
     plan = _plan(protocol, scenario=2)  # none: the laws are replaced
     laws = constant_laws(risks, prevalence)
     return replace(plan, laws=laws, subgroup_share=laws.subgroup_share, sampler="counts")
@@ -264,6 +265,7 @@ def test_enriched_stages_enrol_the_selected_population_and_screen_more():
     assert (chosen.sum(axis=1)[full.stop_look > 1] == 1).all()
 
 
+@pytest.mark.slow  # the model's laws with the subgroup: a minute
 def test_the_mechanism_puts_the_benefit_in_the_subgroup():
     plan = _plan(load_protocol(ENRICHMENT))  # il6-mediated
     full, sub = plan.comparisons
