@@ -327,3 +327,22 @@ def test_the_review_protocol_with_an_old_field_name_exits_2_naming_the_field():
     assert run.returncode == 2
     assert "design.sample_size_reestimation" in run.stdout + run.stderr
     assert "'reestimation'" in run.stdout + run.stderr
+
+
+# ------------------------------------------------------------------ report tables
+
+
+def test_the_report_tables_give_selection_power_and_the_final_n_distribution():
+    from cstrial.report.adaptive import adaptive_tables
+
+    enriched = _enrichment_plan({"complement": (0.31, 0.31), "subgroup": (0.60, 0.48)})
+    trials = _run(enriched, 500)
+    table = adaptive_tables(trials)["enrichment"].iloc[0]
+    selections = ["P(full only)", "P(subgroup only)", "P(both)", "P(none: stopped)"]
+    assert table[selections].sum() == pytest.approx(1.0)
+    full = trials[trials.comparison == enriched.comparisons[0].label]
+    assert table["P(reject either)"] == pytest.approx(full.rejected_any.mean())
+    resized = _run(_ssr_plan(risks=(0.4, 0.34)), 500)
+    sizes = adaptive_tables(resized)["sample_size"].iloc[0]
+    assert sizes["final_n q50"] == resized.final_n.median()
+    assert sizes["power"] == pytest.approx((resized.decision == "efficacy").mean())
