@@ -122,7 +122,7 @@ class CombinationDesign:
         if self.reestimation is None and self.enrichment is None:
             names = ("final_n",)
         if self.time_to_event:
-            names = tuple(n.replace("_n", "_events") for n in names)
+            names = tuple(n[:-2] + "_events" if n.endswith("_n") else n for n in names)
         kinds = {n: pa.bool_() for n in (*ENRICHMENT_COLUMNS, "increased")}
         return [(n, kinds.get(n, pa.float64())) for n in names]
 
