@@ -346,3 +346,22 @@ def test_the_report_tables_give_selection_power_and_the_final_n_distribution():
     sizes = adaptive_tables(resized)["sample_size"].iloc[0]
     assert sizes["final_n q50"] == resized.final_n.median()
     assert sizes["power"] == pytest.approx((resized.decision == "efficacy").mean())
+
+
+@pytest.mark.slow  # the model's time-to-event laws with the subgroup
+def test_time_to_event_enrichment_tests_log_rank_increments_and_keeps_alpha():
+    protocol = load_protocol(ENRICHMENT)
+    primary = {"name": "death_90d", "type": "time-to-event", "horizon_days": 90}
+    endpoints = protocol.endpoints.model_copy(
+        update={"primary": protocol.endpoints.primary.model_validate(primary)}
+    )
+    protocol = protocol.model_copy(update={"endpoints": endpoints})
+    plan = _plan(protocol, scenario=2)  # none
+    assert plan.planned_events is not None
+    n = 4000
+    trials = _run(plan, n)
+    full = trials[trials.comparison == plan.comparisons[0].label]
+    assert full.rejected_any.mean() <= _fwer_bound(n)
+    chosen = full[["select_full", "select_subgroup", "select_both", "select_none"]]
+    assert (chosen.sum(axis=1)[full.stop_look > 1] == 1).all()
+    assert full.final_events.notna().all()
