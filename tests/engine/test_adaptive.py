@@ -351,7 +351,12 @@ def test_the_report_tables_give_selection_power_and_the_final_n_distribution():
 @pytest.mark.slow  # the model's time-to-event laws with the subgroup
 def test_time_to_event_enrichment_tests_log_rank_increments_and_keeps_alpha():
     protocol = load_protocol(ENRICHMENT)
-    primary = {"name": "death_90d", "type": "time-to-event", "horizon_days": 90}
+    primary = {
+        "name": "death_90d",
+        "type": "time-to-event",
+        "horizon_days": 90,
+        "analysis": "log-rank",
+    }
     endpoints = protocol.endpoints.model_copy(
         update={"primary": protocol.endpoints.primary.model_validate(primary)}
     )
