@@ -74,7 +74,7 @@ CASES = [
     {"file": "graph_weights_over_one", "path": "endpoints.testing.graph.weights", "line": 13,
      "phrase": "must sum to at most 1, found 1.2"},
     {"file": "graph_transitions_over_one", "path": "endpoints.testing.graph.transitions[0]",
-     "line": 13, "phrase": "the edges leaving hypothesis 0 must sum to at most 1, found 1.5"},
+     "line": 17, "phrase": "the edges leaving hypothesis 0 must sum to at most 1, found 1.2"},
     {"file": "hochberg_with_looks", "path": "design.multiplicity", "line": 16,
      "phrase": "hochberg is a step-up test of one final analysis; with interim looks"},
     {"file": "holm_as_testing", "path": "endpoints.testing", "line": 12,

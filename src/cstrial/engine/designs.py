@@ -21,6 +21,10 @@ def decision_design(protocol: Protocol, plan: ScenarioPlan) -> Design | None:
         from cstrial.engine.bayes import BayesianDesign
 
         return BayesianDesign.of_protocol(protocol)
+    if protocol.design.combination is not None:
+        from cstrial.engine.adaptive import combination_design
+
+        return combination_design(protocol, plan)
     from cstrial.engine.multiarm import graph_design, multiarm_design
 
     graph = graph_design(protocol, plan)

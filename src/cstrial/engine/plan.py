@@ -18,6 +18,7 @@ from cstrial.design.accrual import DAYS_PER_MONTH, enrolment_months
 from cstrial.design.boundaries import Boundaries, design_boundaries
 from cstrial.design.sample_size import analytic_for_rates
 from cstrial.disease import MODEL_HORIZON_DAYS, baseline_shift, late_log_ratio, linear_predictor
+from cstrial.engine.adaptive import adaptive_plan
 from cstrial.engine.assurance import AssurancePlan, with_assurance
 from cstrial.engine.designs import decision_design
 from cstrial.engine.laws import LAW_TOLERANCE, OutcomeLaws, outcome_laws
@@ -194,6 +195,7 @@ def plan_scenario(
         laws=laws,
         model=model,
     )
+    plan = adaptive_plan(protocol, plan)  # re-estimation's enrolment, enrichment's subgroup
     return with_assurance(scenario, replace(plan, design=decision_design(protocol, plan)))
 
 

@@ -24,6 +24,13 @@ from pydantic import (
 )
 
 from cstrial.errors import UsageError
+from cstrial.protocol.adaptive import (
+    CombinationTest,
+    Enrichment,
+    Reestimation,
+    adaptive_arm_problems,
+    adaptive_problems,
+)
 from cstrial.protocol.base import Found, Loc, Schema, problem, problems
 from cstrial.protocol.bayesian import Assurance, BayesianDecision, decision_problems
 from cstrial.protocol.covariates import COVARIATES
@@ -246,6 +253,30 @@ def _organ_support_problems(data: dict[Any, Any]) -> Found:
     return found
 
 
+def _design_family_problems(design: Any) -> Found:
+    """One decision design per protocol: a Bayesian rule, a combination test (re-estimation,
+    enrichment) and multi-arm closed testing each decide every look their own way."""
+    if not isinstance(design, dict):
+        return []
+    families = {
+        "decision": design.get("decision") is not None,
+        "combination": design.get("combination") is not None,
+        "selection": design.get("selection") is not None,
+        "multiplicity": design.get("multiplicity", "bonferroni") != "bonferroni",
+    }
+    chosen = [name for name, used in families.items() if used]
+    if "decision" in chosen and len(chosen) > 1:
+        others = ", ".join(f"design.{name}" for name in chosen if name != "decision")
+        return [
+            (
+                ("design", "decision"),
+                f"a Bayesian decision cannot be combined with {others}: choose one design "
+                "(docs/bayesian.md, docs/adaptive.md, docs/multiarm.md)",
+            )
+        ]
+    return []
+
+
 def _endpoint_problems(data: dict[Any, Any]) -> Found:
     """Analysis, horizon and options that fit the endpoint type."""
     kind, analysis = data.get("type"), data.get("analysis")
@@ -417,10 +448,19 @@ class Design(Schema):
     # multi-arm trials (docs/multiarm.md)
     multiplicity: Multiplicity = "bonferroni"
     selection: Selection | None = None
+    # adaptive designs (cstrial.protocol.adaptive, docs/adaptive.md)
+    combination: CombinationTest | None = None
+    reestimation: Reestimation | None = None
+    enrichment: Enrichment | None = None
 
     @classmethod
     def cross_check(cls, data: dict[Any, Any]) -> Found:
-        """Futility spending that the boundaries can compute beside the efficacy family."""
+        """Futility spending that the boundaries can compute beside the efficacy family;
+        the adaptive fields' rules."""
+        return adaptive_problems(data) + cls._futility_problems(data)
+
+    @classmethod
+    def _futility_problems(cls, data: dict[Any, Any]) -> Found:
         futility, efficacy = data.get("futility"), data.get("efficacy")
         if not isinstance(futility, dict):
             return []
@@ -563,6 +603,8 @@ class Protocol(Schema):
         found += decision_problems(data)
         found += _limit_problems(data.get("design"), data.get("simulation"), len(arms))
         found += multiarm_problems(data)
+        found += adaptive_arm_problems(data.get("design"), len(arms))
+        found += _design_family_problems(data.get("design"))
         scenarios = data.get("scenarios")
         if isinstance(scenarios, list):
             named = [(("scenarios", i), item) for i, item in enumerate(scenarios)]

@@ -32,8 +32,10 @@ class Selection(Schema):
     """
 
     rule: SelectionRule
-    epsilon: Annotated[float, number(ge=0)] | None = None
-    threshold: Annotated[float, number()] | None = None
+    epsilon: Annotated[float, number(ge=0, le=100, note="on the measure's scale")] | None = None
+    threshold: Annotated[float, number(ge=-100, le=100, note="on the measure's scale")] | None = (
+        None
+    )
     measure: Measure = "z"
     keep_total: Flag = True  # a dropped arm's share goes to the open arms; false: fewer patients
 
@@ -53,8 +55,8 @@ class Selection(Schema):
 class Graph(Schema):
     """A graphical procedure (Bretz et al. 2009): initial weights and transitions."""
 
-    weights: list[Annotated[float, number(ge=0)]]
-    transitions: list[list[Annotated[float, number(ge=0)]]]
+    weights: list[Annotated[float, number(ge=0, le=1)]]
+    transitions: list[list[Annotated[float, number(ge=0, le=1)]]]
 
     @model_validator(mode="after")
     def _is_a_graph(self) -> Graph:
