@@ -22,16 +22,16 @@ References: Jennison & Turnbull 2000, ch. 3; Farrington & Manning 1990, Stat Med
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.optimize import brentq
 
 
 def risk_difference_bounds(
-    z: Sequence[float],
-    n_control: Sequence[float],
-    n_treatment: Sequence[float],
+    z: ArrayLike,
+    n_control: ArrayLike,
+    n_treatment: ArrayLike,
     control_risk: float,
 ) -> np.ndarray:
     """The risk difference (treatment − control) at which the pooled z equals each bound.
@@ -41,9 +41,12 @@ def risk_difference_bounds(
     (an infinite bound, e.g. no early futility, or a bound beyond what the look's
     patients can show).
     """
-    out = np.full(len(z), math.nan)
+    bounds = np.atleast_1d(np.asarray(z, dtype=float))
+    controls = np.atleast_1d(np.asarray(n_control, dtype=float))
+    treated = np.atleast_1d(np.asarray(n_treatment, dtype=float))
+    out = np.full(bounds.size, math.nan)
     p2 = float(control_risk)
-    for k, (bound, n2, n1) in enumerate(zip(z, n_control, n_treatment, strict=True)):
+    for k, (bound, n2, n1) in enumerate(zip(bounds, controls, treated, strict=True)):
         if not math.isfinite(bound) or n1 <= 0 or n2 <= 0:
             continue
 
@@ -60,7 +63,7 @@ def risk_difference_bounds(
 
 
 def hazard_ratio_bounds(
-    z: Sequence[float], deaths: Sequence[float], allocation_ratio: float = 1.0
+    z: ArrayLike, deaths: ArrayLike, allocation_ratio: float = 1.0
 ) -> np.ndarray:
     """The hazard ratio (treatment / control) at which the log-rank z equals each bound.
 

@@ -36,7 +36,8 @@ def distinct_colours(n: int) -> list[str]:
     # hues evenly round the wheel, alternating two lightnesses: distinct to the 8-bit hex
     # channel up to hundreds of scenarios (a figure shows far fewer)
     cmap = colormaps["hsv"]
-    return [to_hex(tuple(c * (0.62 if i % 2 else 0.9) for c in cmap(i / n)[:3])) for i in range(n)]
+    shades = [np.asarray(cmap(i / n)[:3]) * (0.62 if i % 2 else 0.9) for i in range(n)]
+    return [to_hex((float(r), float(g), float(b))) for r, g, b in shades]
 
 
 def _wrap(text: str, width: int) -> str:

@@ -24,7 +24,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from cstrial import __version__
 from cstrial.errors import CstrialError
-from cstrial.report.sections import PATHS_SHOWN, SECTIONS, ReportContext, Section
+from cstrial.report import sections as _sections
+from cstrial.report.sections import PATHS_SHOWN, ReportContext, Section
 from cstrial.results import RunResult, read_run, run_protocol, write_bytes_atomic, writing
 
 FIGURE_NAMES = (
@@ -61,7 +62,7 @@ def _environment() -> Environment:
 def build_sections(context: ReportContext) -> list[Section]:
     """Every registered section function run on `context`, those that return None left out."""
     sections = []
-    for function in SECTIONS:
+    for function in _sections.SECTIONS:  # read at call time: features register their own
         section = function(context)
         if section is not None:
             sections.append(section)

@@ -191,6 +191,16 @@ def _is_null(row: pd.Series) -> bool:
     return math.isfinite(truth) and abs(truth - null) < 1e-12
 
 
+def _plain(value: Any) -> str:
+    """A scenario's value as a reader would write it: {type: binary, ...}, [a, b], 0.7."""
+    if isinstance(value, dict):
+        inner = ", ".join(f"{k}: {_plain(v)}" for k, v in value.items() if k != "name")
+        return "{" + inner + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_plain(v) for v in value) + "]"
+    return value_text(value)
+
+
 def _list(words: Sequence[str]) -> str:
     words = list(words)
     if len(words) <= 1:
@@ -334,6 +344,25 @@ def design_paragraphs(protocol: Protocol, manifest: dict) -> list[str]:
         f" scale, tested at {alpha_text}. {timing}"
     )
     n_sims = manifest.get("n_sims")
+    variants = [
+        f"{spec.name} ({'; '.join(f'{k} = {_plain(v)}' for k, v in spec.set.items())})"
+        for spec in protocol.scenarios
+    ]
+    if protocol.grid:
+        labels = grid_labels(list(protocol.grid))
+        variants.append(
+            "a grid over "
+            + " × ".join(
+                f"{labels[k]} ({', '.join(value_text(v) for v in values)})"
+                for k, values in protocol.grid.items()
+            )
+        )
+    if variants:
+        first += (
+            " Besides the design as written (scenario base), the run simulates "
+            + "; ".join(variants)
+            + "."
+        )
     second = (
         f"Each scenario was simulated {n_sims:,} times. Power is the share of those virtual "
         "trials that reject the null hypothesis of no benefit, at any look, when the drug "
