@@ -304,8 +304,11 @@ def design_paragraphs(protocol: Protocol, manifest: dict) -> list[str]:
     if active > 1:
         alpha_text += f", split equally over the {active} comparisons (Bonferroni)"
     looks = design.looks
-    if len(looks) == 1:
+    tte = endpoint.type == "time-to-event"
+    if len(looks) == 1 and not tte:
         timing = "There is one analysis, when every patient has completed follow-up."
+    elif len(looks) == 1:
+        timing = "There is one analysis."
     else:
         unit = "deaths" if endpoint.type == "time-to-event" else "patients followed up"
         fractions = _list([f"{t:.0%}" for t in looks[:-1]])
@@ -329,6 +332,19 @@ def design_paragraphs(protocol: Protocol, manifest: dict) -> list[str]:
                 family = _SPENDING_TEXT.get(design.futility.spending, design.futility.spending)
                 timing += f", and for futility ({kind}) below the {family} beta-spending bound"
         timing += "."
+    if tte:
+        events = manifest.get("scenarios", [{}])[0].get("planned_events")
+        planned = (
+            f"the planned {events:,} deaths" if isinstance(events, int) else "the planned deaths"
+        )
+        timing += (
+            f" The final analysis is at {planned} (design.final_analysis: events), or when "
+            "every patient has reached the horizon if they are never reached."
+            if design.final_analysis == "events"
+            else f" The final analysis is when every patient has reached day "
+            f"{float(endpoint.horizon_days):g}, whatever the deaths by then (planned: "
+            f"{planned.removeprefix('the planned ')})."
+        )
     accrual = design.accrual
     first = (
         f"The trial randomises {design.sample_size:,} {who} ({allocation}) to "
@@ -451,10 +467,10 @@ def bounds_table(
             f"Effect-scale bounds for {analysis} use the unstratified/log-rank formula "
             "(approximate)."
         )
-    columns = ["look", "information", "patients" if events else "patients followed up"]
-    if events:
-        columns.append("deaths")
-    columns += ["month", "efficacy z", "one-sided p", "cumulative α spent"]
+    # time to event: looks come at planned deaths, whose dates and enrolment vary by trial
+    columns = ["look", "information"]
+    columns += ["deaths"] if events else ["patients followed up", "month"]
+    columns += ["efficacy z", "one-sided p", "cumulative α spent"]
     if effect_eff is not None:
         columns.append(f"efficacy: {unit} ≤")
     if futility is not None:
@@ -473,15 +489,12 @@ def bounds_table(
     rows = []
     for k in range(patients.size):
         final = k == patients.size - 1
-        row = [
-            f"{k + 1}" + (" (final)" if final else ""),
-            f"{fractions[k]:.2f}",
-            f"{patients[k]:,.0f}",
-        ]
+        row = [f"{k + 1}" + (" (final)" if final else ""), f"{fractions[k]:.2f}"]
         if events:
             row.append(f"{float(events[k]):,.0f}")
+        else:
+            row += [f"{patients[k]:,.0f}", _number(months[k], ".1f")]
         row += [
-            _number(months[k], ".1f"),
             _number(efficacy[k], ".3f"),
             _number(1 - ndtr(efficacy[k]), ".5f") if math.isfinite(efficacy[k]) else "–",
             _number(spent[k], ".5f"),
