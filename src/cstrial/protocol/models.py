@@ -445,8 +445,8 @@ def _final_analysis_problems(design: Any, endpoints: Any) -> Found:
                 )
             )
     events, size = design.get("planned_events"), design.get("sample_size")
-    numbers = all(isinstance(x, int) and not isinstance(x, bool) for x in (events, size))
-    if numbers and events > size:
+    whole = [x for x in (events, size) if isinstance(x, int) and not isinstance(x, bool)]
+    if len(whole) == 2 and whole[0] > whole[1]:
         found.append(
             (
                 ("design", "planned_events"),
