@@ -103,3 +103,33 @@ def test_event_driven_trial_ends_sooner_and_smaller_than_at_the_horizon(tmp_path
     trials = pd.read_parquet(result.trials_path)
     final = trials[(trials["scenario"] == "horizon") & (trials["stop_look"] == 2)]
     assert (final["events_control"] + final["events_treatment"] > 200).all()
+
+
+def test_planned_deaths_are_the_deaths_dropout_leaves_observed(write_protocol, tmp_path):
+    """Without design.planned_events, the planned deaths are the expected observed deaths:
+    a trial followed to the horizon observes them on average (null effect: both arms share
+    the control law the plan nets dropout out of); without netting, the patients lost to
+    follow-up (100% a year) would leave the trials deaths short of the plan."""
+    path = write_protocol(
+        {
+            "endpoints.primary": {
+                "name": "d180",
+                "type": "time-to-event",
+                "horizon_days": 180,
+                "analysis": "log-rank",
+            },
+            "arms.1.effect": {"model": "hazard-ratio", "value": 1.0},
+            "design.sample_size": 600,
+            "design.dropout": {"rate_per_year": 1.0},
+            "scenarios": [],
+        }
+    )
+    n_sims = 400
+    result = run(path, n_sims=n_sims, jobs=1, out=tmp_path / "run")
+    planned = result.manifest["scenarios"][0]["planned_events"]
+    trials = pd.read_parquet(result.trials_path)
+    deaths = (trials["events_control"] + trials["events_treatment"]).to_numpy(dtype=float)
+    se = deaths.std(ddof=1) / np.sqrt(n_sims)
+    assert abs(deaths.mean() - planned) <= 4 * se + 0.5  # 0.5: planned is rounded
+    risk = result.summary["true_control_rate"].iloc[0]  # deaths by the horizon, all seen
+    assert 600 * risk - planned > 8 * se + 0.5  # the netting matters at this dropout
