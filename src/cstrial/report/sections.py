@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -948,8 +947,3 @@ def register_section(function: SectionFunction, *, after: str | None = None) -> 
     if after not in names:
         raise CstrialError(f"no report section '{after}' (known: {', '.join(names)})")
     SECTIONS.insert(names.index(after) + 1, function)
-
-
-def wrap(text: str, width: int = 48) -> str:
-    """A long figure title over several lines."""
-    return "\n".join(textwrap.wrap(text, width)) or text
