@@ -80,3 +80,51 @@ def test_the_analytic_sample_size_is_the_closed_form_at_the_true_risks(write_pro
     # no benefit, no sample size: NaN, not a number that looks like an answer
     _, null = _plan(write_protocol(), scenario=1)
     assert math.isnan(null.comparisons[0].analytic_sample_size)
+
+
+NULL_ENDPOINTS = [
+    ({"name": "d30", "type": "binary", "horizon_days": 30, "analysis": "two-proportion"}, 0.0),
+    ({"name": "tte", "type": "time-to-event", "horizon_days": 90, "analysis": "log-rank"}, 1.0),
+    (
+        {
+            "name": "daoh",
+            "type": "days-alive-out-of-hospital",
+            "horizon_days": 30,
+            "analysis": "mann-whitney",
+        },
+        0.5,
+    ),
+    (
+        {
+            "name": "wr",
+            "type": "hierarchical",
+            "horizon_days": 30,
+            "analysis": "win-ratio",
+            "components": ["death", "renal_replacement_or_mcs_escalation"],
+        },
+        1.0,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "null"), NULL_ENDPOINTS, ids=[e["analysis"] for e, _ in NULL_ENDPOINTS]
+)
+@pytest.mark.parametrize(
+    "effect",
+    [
+        {"model": "risk-ratio", "value": 1.0},
+        {"model": "il6-mediated", "blockade": 0.0, "delay_hours": 6},
+        {"model": "pkpd", "drug": "tocilizumab", "dose_mg_per_kg": 8, "blockade": 0.0},
+    ],
+    ids=["risk-ratio-1", "il6-blockade-0", "pkpd-blockade-0"],
+)
+def test_identical_arms_have_an_exactly_null_true_effect(write_protocol, endpoint, null, effect):
+    """Arms that differ in nothing have the null effect exactly, by symmetry: a risk
+    difference of 0, a hazard ratio and win ratio of 1, a probabilistic index of 0.5 —
+    never a reference simulation's Monte Carlo error (the win ratio read 1.0175)."""
+    path = write_protocol({"endpoints.primary": endpoint, "arms.1.effect": effect, "scenarios": []})
+    _, plan = _plan(path)
+    c = plan.comparisons[0]
+    assert c.true_effect == null
+    assert c.treatment_risk == c.control_risk

@@ -434,3 +434,47 @@ def test_pkpd_protocols_resolve_to_yaml_that_loads_back(data, problems) -> None:
         data["arms"][1]["effect"] = effect
         protocol = parse_protocol(data)
         assert parse_protocol(yaml.safe_load(protocol.resolved_yaml())) == protocol
+
+
+# --- time to event: final analysis and planned deaths --------------------------------
+
+
+def _time_to_event(data: dict[str, Any]) -> dict[str, Any]:
+    data["endpoints"]["primary"] = {
+        "name": "death_180d",
+        "type": "time-to-event",
+        "horizon_days": 180,
+        "analysis": "log-rank",
+    }
+    return data
+
+
+def test_final_analysis_is_horizon_unless_events_is_asked_for(data) -> None:
+    assert parse_protocol(_time_to_event(data)).design.final_analysis == "horizon"
+    data["design"]["final_analysis"] = "events"
+    data["design"]["planned_events"] = 200
+    design = parse_protocol(data).design
+    assert (design.final_analysis, design.planned_events) == ("events", 200)
+
+
+def test_final_analysis_names_its_choices(data, problems) -> None:
+    data["design"]["final_analysis"] = "event"
+    path, message = only(problems(_time_to_event(data)))
+    assert path == "design.final_analysis"
+    assert "did you mean 'events'" in message and "horizon" in message
+
+
+def test_an_event_driven_end_needs_a_time_to_event_primary(data, problems) -> None:
+    data["design"]["final_analysis"] = "events"
+    data["design"]["planned_events"] = 100
+    found = {p.path: p.message for p in problems(data)}
+    assert set(found) == {"design.final_analysis", "design.planned_events"}
+    assert "needs a time-to-event primary endpoint" in found["design.final_analysis"]
+    assert "'binary'" in found["design.planned_events"]
+
+
+def test_no_more_planned_deaths_than_patients(data, problems) -> None:
+    data["design"]["planned_events"] = data["design"]["sample_size"] + 1
+    path, message = only(problems(_time_to_event(data)))
+    assert path == "design.planned_events"
+    assert "at most the sample size" in message

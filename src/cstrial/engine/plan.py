@@ -89,6 +89,9 @@ class ScenarioPlan:
     look_fractions: tuple[float, ...]  # information fractions the bounds are computed at
     planned_events: int | None  # time-to-event primary: deaths at full information
     look_events: tuple[int, ...]  # time-to-event primary: deaths that trigger each look
+    # time to event: the final analysis at the planned deaths (design.final_analysis:
+    # events), not when every patient has reached the horizon
+    final_at_events: bool = False
     sampler: str = "patients"  # counts | events | patients (`cstrial.engine.samplers`)
     sampler_reason: str = ""  # why this sampler (the manifest records it)
     laws: OutcomeLaws | None = None  # the arms' exact outcome laws, when computed
@@ -190,6 +193,7 @@ def plan_scenario(
         look_fractions=calendar.fractions,
         planned_events=calendar.planned_events,
         look_events=calendar.look_events,
+        final_at_events=calendar.planned_events is not None and design.final_analysis == "events",
         sampler=sampler,
         sampler_reason=reason,
         laws=laws,
@@ -321,7 +325,7 @@ def _calendar(protocol: Protocol, risks: list[float]) -> _Calendar:
         return _Calendar(look_patients, look_months, months, fractions, None, ())
     shares = np.array([arm.allocation for arm in protocol.arms], dtype=float)
     expected = n * float(np.dot(shares / shares.sum(), risks))
-    planned_events = max(len(design.looks), round(expected))
+    planned_events = design.planned_events or max(len(design.looks), round(expected))
     look_events = _look_counts(design.looks, planned_events)
     fractions = tuple(d / planned_events for d in look_events)
     return _Calendar(look_patients, look_months, months, fractions, planned_events, look_events)

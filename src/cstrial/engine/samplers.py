@@ -42,6 +42,7 @@ from cstrial.treatment.harms import death_day_with_infection, excess_infection_d
 # Patient-level stages are simulated in blocks of trials of about this many patients:
 # a bound on a worker's memory (about 150 bytes a patient) whatever the chunk size.
 BLOCK_PATIENTS = 1 << 19
+_AFTER_EVENT_MONTHS = 1e-9
 
 
 @dataclass(frozen=True)
@@ -346,8 +347,9 @@ class _CourseSampler(_Sampler):
     def _look_months(self, stage: int, running: np.ndarray, course: TrialCourse) -> np.ndarray:
         """The look's month per trial: its last patient reaching the horizon, or (time to
         event) when the stage's deaths have been observed, and at the latest when everyone
-        has reached the horizon. The final look of the planned deaths is at that latest
-        date (every death by the horizon observed)."""
+        has reached the horizon. The final look is at that latest date (every death by the
+        horizon observed), or with `final_analysis: events` when the planned deaths have
+        been observed (at the latest date if they never are)."""
         if not self.whole:
             return self._fixed_horizon_months(running)
         trials = course.arms.shape[0]
@@ -355,6 +357,7 @@ class _CourseSampler(_Sampler):
         assert self.last is not None and self.plan.planned_events is not None
         events = self.last.events[running]
         at_end = (stage == self.plan.n_looks - 1) & (events >= self.plan.planned_events)
+        at_end &= not self.plan.final_at_events
         if at_end.all():
             return final
         horizon = self.plan.horizon_days
@@ -369,6 +372,10 @@ class _CourseSampler(_Sampler):
             reached = np.partition(event_month, k[0] - 1, axis=1)[:, k[0] - 1]
         else:
             reached = np.take_along_axis(np.sort(event_month, axis=1), k[:, None] - 1, axis=1)[:, 0]
+        # a hair after the k-th death, so that the analysis at that month, which recomputes
+        # each follow-up as (month - entry) days, counts it despite rounding (it saw k - 1
+        # about half the time); 1e-9 months is 0.1 ms, in which no second death falls
+        reached = reached + _AFTER_EVENT_MONTHS
         return np.where(at_end, final, np.minimum(reached, final))
 
 

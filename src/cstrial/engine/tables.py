@@ -256,18 +256,18 @@ def patients_table(
     death_day = flat(trial.death_day)
     died = death_day <= plan.horizon_days
     columns["death"] = died
-    columns["death_day"] = np.where(np.isfinite(death_day), death_day, np.nan)
+    columns["death_day"] = _nullable(np.where(np.isfinite(death_day), death_day, np.nan))
     dropout_day = flat(trial.dropout_day)
     columns["observed"] = dropout_day >= np.minimum(death_day, plan.horizon_days)
     if plan.dropout_per_day > 0:
         columns["dropout_day"] = dropout_day
     if trial.excess_infection_day is not None:
         values = flat(trial.excess_infection_day)
-        columns["excess_infection_day"] = np.where(np.isfinite(values), values, np.nan)
+        columns["excess_infection_day"] = _nullable(np.where(np.isfinite(values), values, np.nan))
     if trial.course is not None:
         for name, values in trial.course.__dict__.items():
             values = flat(values)
-            columns[name] = np.where(np.isfinite(values), values, np.nan)
+            columns[name] = _nullable(np.where(np.isfinite(values), values, np.nan))
     return pa.table(columns)
 
 

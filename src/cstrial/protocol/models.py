@@ -143,6 +143,8 @@ ChunkSize = Annotated[int, whole(ge=1, le=MAX_CHUNK_SIZE)]
 SavePatients = Annotated[int, whole(ge=0, le=MAX_SAVE_PATIENTS)]
 SamplerName = Literal["auto", "patients"]
 Sampler = Annotated[SamplerName, choice(SamplerName, "sampler")]
+FinalAnalysisName = Literal["horizon", "events"]
+FinalAnalysis = Annotated[FinalAnalysisName, choice(FinalAnalysisName, "final analysis")]
 
 
 class Population(Schema):
@@ -452,6 +454,13 @@ class Design(Schema):
     combination: CombinationTest | None = None
     reestimation: Reestimation | None = None
     enrichment: Enrichment | None = None
+    # time to event: the final analysis when every patient has reached the horizon
+    # (horizon), or at the planned number of deaths (events), as rpact and most
+    # event-driven trials do (docs/final-analysis.md)
+    final_analysis: FinalAnalysis = "horizon"
+    # time to event: the deaths at full information (rpact's plannedEvents); default: the
+    # deaths the model expects among the sample size by the horizon, net of dropout
+    planned_events: SampleSize | None = None
 
     @classmethod
     def cross_check(cls, data: dict[Any, Any]) -> Found:
@@ -571,6 +580,45 @@ class ScenarioSpec(Schema):
     set: Annotated[dict[str, Any], BeforeValidator(_check_overrides)]
 
 
+def _final_analysis_problems(design: Any, endpoints: Any) -> Found:
+    """`final_analysis: events` and `planned_events` count deaths: a time-to-event primary;
+    and no more planned deaths than patients."""
+    if not isinstance(design, dict):
+        return []
+    primary = endpoints.get("primary") if isinstance(endpoints, dict) else None
+    kind = primary.get("type") if isinstance(primary, dict) else None
+    found: Found = []
+    if kind is not None and kind != "time-to-event":
+        if design.get("final_analysis") == "events":
+            found.append(
+                (
+                    ("design", "final_analysis"),
+                    f"'events' ends the trial at the planned number of deaths, which needs a "
+                    f"time-to-event primary endpoint; endpoints.primary.type is '{kind}'. Use "
+                    f"'horizon' (the default) or a time-to-event primary",
+                )
+            )
+        if design.get("planned_events") is not None:
+            found.append(
+                (
+                    ("design", "planned_events"),
+                    f"counts the deaths of a time-to-event primary endpoint; "
+                    f"endpoints.primary.type is '{kind}'. Remove it",
+                )
+            )
+    events, size = design.get("planned_events"), design.get("sample_size")
+    whole = [x for x in (events, size) if isinstance(x, int) and not isinstance(x, bool)]
+    if len(whole) == 2 and whole[0] > whole[1]:
+        found.append(
+            (
+                ("design", "planned_events"),
+                f"must be at most the sample size ({size}): each patient dies at most once, "
+                f"found {events}",
+            )
+        )
+    return found
+
+
 class Protocol(Schema):
     """A trial protocol as loaded from YAML: validated, defaults filled in, immutable."""
 
@@ -605,6 +653,7 @@ class Protocol(Schema):
         found += multiarm_problems(data)
         found += adaptive_arm_problems(data.get("design"), len(arms))
         found += _design_family_problems(data.get("design"))
+        found += _final_analysis_problems(data.get("design"), data.get("endpoints"))
         scenarios = data.get("scenarios")
         if isinstance(scenarios, list):
             named = [(("scenarios", i), item) for i, item in enumerate(scenarios)]

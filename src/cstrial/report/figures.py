@@ -8,17 +8,40 @@ reads files or knows about HTML: `cstrial.report` does that.
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
-COLOURS = ("#1f4e79", "#c0504d", "#4f8a3c", "#8064a2", "#d98c1f", "#4bacc6", "#7f7f7f")
+# Okabe & Ito 2008, colour-blind safe (black left out: it is the axes' colour)
+COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#7f7f7f")
 EFFICACY, FUTILITY = "#1f6f3f", "#b23a2a"
 DPI = 110
+
+
+def distinct_colours(n: int) -> list[str]:
+    """`n` colours, no two the same: Okabe–Ito up to 8, tab20 up to 20, then evenly
+    spaced hues (so scenarios never share a colour, however many there are)."""
+    if n <= len(COLOURS):
+        return list(COLOURS[:n])
+    if n <= 20:
+        cmap = colormaps["tab20"]
+        return [to_hex(cmap(i)) for i in range(n)]
+    # hues evenly round the wheel, alternating two lightnesses: distinct to the 8-bit hex
+    # channel up to hundreds of scenarios (a figure shows far fewer)
+    cmap = colormaps["hsv"]
+    shades = [np.asarray(cmap(i / n)[:3]) * (0.62 if i % 2 else 0.9) for i in range(n)]
+    return [to_hex((float(r), float(g), float(b))) for r, g, b in shades]
+
+
+def _wrap(text: str, width: int) -> str:
+    return "\n".join(textwrap.wrap(text, width)) or text
 
 
 def png_bytes(figure: Figure) -> bytes:
@@ -30,13 +53,13 @@ def png_bytes(figure: Figure) -> bytes:
 
 
 def _figure(width: float = 7.0, height: float = 4.2) -> Figure:
-    figure = Figure(figsize=(width, height), layout="tight")
+    figure = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(figure)
     return figure
 
 
 def _arm_colours(arms: Sequence[str]) -> dict[str, str]:
-    return {arm: COLOURS[i % len(COLOURS)] for i, arm in enumerate(arms)}
+    return dict(zip(arms, distinct_colours(len(arms)), strict=True))
 
 
 # --------------------------------------------------------------------------- power
@@ -95,11 +118,12 @@ def grid_power_figure(lines: dict[str, pd.DataFrame], target_power: float | None
 
     Each frame has columns n, power, power_ci_low, power_ci_high.
     """
-    figure = _figure()
+    figure = _figure(7.5, 4.6)
     ax = figure.add_subplot()
+    colours = distinct_colours(len(lines))
     for i, (label, frame) in enumerate(lines.items()):
         frame = frame.sort_values("n")
-        colour = COLOURS[i % len(COLOURS)]
+        colour = colours[i]
         yerr = [frame["power"] - frame["power_ci_low"], frame["power_ci_high"] - frame["power"]]
         ax.errorbar(
             frame["n"],
@@ -116,12 +140,17 @@ def grid_power_figure(lines: dict[str, pd.DataFrame], target_power: float | None
     ax.set_ylabel("power")
     ax.set_title("Power against sample size across the grid")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)
     return figure
 
 
-def power_by_scenario_figure(summary: pd.DataFrame, target_power: float | None = None) -> Figure:
-    """Power of each scenario × comparison with its exact 95% interval."""
+def power_by_scenario_figure(
+    summary: pd.DataFrame,
+    target_power: float | None = None,
+    nulls: Sequence[bool] | None = None,
+) -> Figure:
+    """Power of each scenario × comparison with its exact 95% interval; scenarios whose
+    row in `nulls` is true (no true effect) are labelled as type I error."""
     rows = summary.reset_index(drop=True)
     comparisons = list(dict.fromkeys(rows["comparison"]))
     scenarios = list(dict.fromkeys(rows["scenario"]))
@@ -129,21 +158,24 @@ def power_by_scenario_figure(summary: pd.DataFrame, target_power: float | None =
     figure = _figure(7.0, min(height, 14.0))
     ax = figure.add_subplot()
     offsets = np.linspace(-0.25, 0.25, len(comparisons)) if len(comparisons) > 1 else [0.0]
+    colours = distinct_colours(len(comparisons))
+    null_scenarios = set()
+    if nulls is not None:
+        null_scenarios = {s for s, n in zip(rows["scenario"], nulls, strict=True) if n}
     for j, comparison in enumerate(comparisons):
         part = rows[rows["comparison"] == comparison]
         y = np.array([scenarios.index(s) for s in part["scenario"]]) + offsets[j]
         p = part["power"].to_numpy()
         xerr = [p - part["power_ci_low"].to_numpy(), part["power_ci_high"].to_numpy() - p]
-        ax.errorbar(
-            p, y, xerr=xerr, fmt="o", color=COLOURS[j % len(COLOURS)], capsize=3, label=comparison
-        )
+        ax.errorbar(p, y, xerr=xerr, fmt="o", color=colours[j], capsize=3, label=comparison)
     if target_power is not None:
         ax.axvline(target_power, color="#555555", ls="--", lw=1, label=f"target {target_power:.2f}")
-    ax.set_yticks(range(len(scenarios)), scenarios, fontsize=8)
+    labels = [f"{s}\n(type I error)" if s in null_scenarios else s for s in scenarios]
+    ax.set_yticks(range(len(scenarios)), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(-0.02, 1.02)
-    ax.set_xlabel("power (share of trials rejecting H0), 95% CI")
-    ax.set_title("Power by scenario")
+    ax.set_xlabel("share of trials rejecting H0 (power; type I error if no effect), 95% CI")
+    ax.set_title("Power and type I error by scenario")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     return figure
@@ -169,7 +201,7 @@ def boundaries_figure(panels: Sequence[BoundaryPanel]) -> Figure:
     """Efficacy and futility bounds on the z scale with simulated z paths, one panel per scenario."""
     columns = min(2, len(panels))
     rows = -(-len(panels) // columns)
-    figure = _figure(7.0 if columns > 1 else 6.0, 3.4 * rows + 0.4)
+    figure = _figure(9.0 if columns > 1 else 6.0, 3.8 * rows + 0.6)
     colours = {"efficacy": EFFICACY, "futility": FUTILITY, "none": "#7f7f7f"}
     for i, panel in enumerate(panels):
         ax = figure.add_subplot(rows, columns, i + 1)
@@ -207,7 +239,7 @@ def boundaries_figure(panels: Sequence[BoundaryPanel]) -> Figure:
         ax.set_xlim(0, 1.05)
         ax.set_xlabel("information fraction")
         ax.set_ylabel("z (> 0 favours treatment)")
-        ax.set_title(f"{panel.scenario}: {panel.comparison}", fontsize=9)
+        ax.set_title(_wrap(f"{panel.scenario}: {panel.comparison}", 45), fontsize=8.5)
         ax.grid(alpha=0.3)
         if i == 0:
             ax.legend(loc="upper left", fontsize=7)
@@ -220,12 +252,13 @@ def stopping_figure(summary: pd.DataFrame, max_scenarios: int = 8) -> Figure:
     looks = sorted(
         int(c.rsplit("_", 1)[1]) for c in summary.columns if c.startswith("reject_look_")
     )
-    figure = _figure(7.0, 4.2)
+    figure = _figure(8.5, 4.4)
     ax = figure.add_subplot()
     width = 0.8 / max(1, len(rows))
     x = np.arange(len(looks))
+    colours = distinct_colours(len(rows))
     for i, row in enumerate(rows.to_dict(orient="records")):
-        colour = COLOURS[i % len(COLOURS)]
+        colour = colours[i]
         efficacy = [row[f"reject_look_{k}"] for k in looks]
         # the final look's "futility" is not rejecting: shown as such, not as a stop
         futility = [-row[f"futility_look_{k}"] if k < looks[-1] else 0.0 for k in looks]
@@ -237,7 +270,7 @@ def stopping_figure(summary: pd.DataFrame, max_scenarios: int = 8) -> Figure:
     ax.set_ylabel("P(stop): efficacy ↑  futility ↓")
     ax.set_title(f"Stopping probabilities per look ({summary['comparison'].iloc[0]})", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="best", fontsize=7)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, borderaxespad=0)
     return figure
 
 
