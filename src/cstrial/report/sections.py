@@ -280,7 +280,73 @@ _ENDPOINT_TEXT = {
     "time-to-event": "time to death up to day {h:g}",
     "days-alive-out-of-hospital": "days alive and out of hospital to day {h:g}",
     "hierarchical": "a hierarchical composite to day {h:g}",
+    "organ-support-free-days": "organ-support-free days to day {h:g} (death scored −1)",
 }
+
+
+def _statement(statement: Any) -> str:
+    """'P(effect > 1) > 0.99'-style text of a Bayesian efficacy or futility statement."""
+    side, bound = ("<", statement.below) if statement.below is not None else (">", statement.above)
+    return f"the effect {side} {_plain(bound if bound is not None else 0)}"
+
+
+def _design_rules(protocol: Protocol) -> list[str]:
+    """Sentences for the decision design when it is not each comparison's own z alone:
+    multi-arm closed testing and selection, combination tests, Bayesian rules, assurance."""
+    design = protocol.design
+    text = []
+    if design.multiplicity != "bonferroni" or design.selection is not None:
+        text.append(
+            f"The arms are tested against the shared control by {design.multiplicity} "
+            "(familywise error controlled in the strong sense across arms and looks)."
+        )
+    if design.selection is not None:
+        text.append(
+            f"At each interim arms are selected by rule {design.selection.rule}; dropped arms "
+            "stop enrolling (docs/multiarm.md)."
+        )
+    if design.combination is not None:
+        text.append(
+            "Stages are combined by the inverse-normal combination test with pre-specified "
+            "weights, so the design may adapt at interims without inflating the type I error."
+        )
+    if design.reestimation is not None:
+        text.append(
+            f"At the interim the remaining sample size is re-estimated by the "
+            f"{design.reestimation.rule} rule (conditional power target "
+            f"{design.reestimation.target:g}) between {design.reestimation.min_per_stage:,} "
+            f"and {design.reestimation.max_per_stage:,} per stage."
+        )
+    if design.enrichment is not None:
+        subgroup = _criteria_text(dict(design.enrichment.subgroup))
+        text.append(
+            f"At the first interim the trial may continue in all comers, in the subgroup "
+            f"({_list(subgroup)}) or both (selection {design.enrichment.selection}; closed "
+            f"test with {design.enrichment.intersection} intersections)."
+        )
+    if design.decision is not None:
+        decision = design.decision
+        rule = (
+            f"Decisions are Bayesian: at every look the trial stops for efficacy when "
+            f"P({_statement(decision.efficacy)}) > {decision.efficacy.probability:g}"
+        )
+        if decision.futility is not None:
+            rule += (
+                f", for futility when P({_statement(decision.futility)}) < "
+                f"{decision.futility.probability:g}"
+            )
+        text.append(
+            rule + "; the efficacy threshold's type I error is what the null "
+            "scenario shows (docs/bayesian.md)."
+        )
+    if design.assurance is not None:
+        text.append(
+            "Assurance: each simulated trial draws its own "
+            + _list(list(design.assurance.prior))
+            + " from the design prior, so the power of those scenarios is the probability of "
+            "success averaged over what is not known."
+        )
+    return text
 
 
 def design_paragraphs(protocol: Protocol, manifest: dict) -> list[str]:
@@ -305,7 +371,7 @@ def design_paragraphs(protocol: Protocol, manifest: dict) -> list[str]:
         outcome += " (" + ", then ".join(c.replace("_", " ") for c in endpoint.components) + ")"
     active = len(protocol.active_arms)
     alpha_text = f"one-sided α = {design.alpha:g}"
-    if active > 1:
+    if active > 1 and design.multiplicity == "bonferroni" and design.selection is None:
         alpha_text += f", split equally over the {active} comparisons (Bonferroni)"
     looks = design.looks
     tte = endpoint.type == "time-to-event"
@@ -363,6 +429,9 @@ def design_paragraphs(protocol: Protocol, manifest: dict) -> list[str]:
         f"{SCALE_TEXT.get(ANALYSES[endpoint.analysis].scale, ANALYSES[endpoint.analysis].scale)}"
         f" scale, tested at {alpha_text}. {timing}"
     )
+    rules = _design_rules(protocol)
+    if rules:
+        first += " " + " ".join(rules)
     n_sims = manifest.get("n_sims")
     variants = [
         f"{spec.name} ({'; '.join(f'{k} = {_plain(v)}' for k, v in spec.set.items())})"
@@ -949,6 +1018,19 @@ SECTIONS: list[SectionFunction] = [
 """The report's sections, in order (see `register_section`)."""
 
 
+def _design_family_sections() -> None:
+    """The multi-arm, adaptive and sensitivity sections, after the secondary endpoints."""
+    from cstrial.report.design_sections import (
+        adaptive_section,
+        multiarm_section,
+        sensitivity_section,
+    )
+
+    register_section(sensitivity_section, after="secondary_section")
+    register_section(adaptive_section, after="secondary_section")
+    register_section(multiarm_section, after="secondary_section")
+
+
 def register_section(function: SectionFunction, *, after: str | None = None) -> None:
     """Add a section function to every report, after the section function named
     `after` (e.g. "results_section"), or before the protocol section by default."""
@@ -961,3 +1043,6 @@ def register_section(function: SectionFunction, *, after: str | None = None) -> 
     if after not in names:
         raise CstrialError(f"no report section '{after}' (known: {', '.join(names)})")
     SECTIONS.insert(names.index(after) + 1, function)
+
+
+_design_family_sections()
