@@ -130,3 +130,43 @@ def test_a_point_mass_prior_gives_the_power_of_a_time_to_event_trial_bit_for_bit
     fixed = _trials(_plan(_protocol(None, "patients", primary=LOG_RANK)), replicates=60)
     assert (with_prior.pop("drawn_tocilizumab_blockade") == 0.7).all()
     assert with_prior.equals(fixed)
+
+
+HAZARD_RATIO = {"model": "hazard-ratio", "value": 0.8}
+
+
+def _ratio_protocol(assurance, sampler="auto"):
+    """The arm's effect a constant hazard ratio, the prior (if any) on its `value`."""
+    data = yaml.safe_load(_protocol(None, sampler).resolved_yaml())
+    data["arms"][1]["effect"] = dict(HAZARD_RATIO)
+    data["scenarios"] = [{"name": "null-effect", "set": {"arms.tocilizumab.effect.value": 1}}]
+    if assurance is not None:
+        data["design"]["assurance"] = {"prior": copy.deepcopy(assurance)}
+    return parse_protocol(data)
+
+
+def test_a_ratio_effects_value_takes_a_lognormal_prior_and_a_point_mass_gives_its_power():
+    assured = _plan(_ratio_protocol({"tocilizumab.value": {"lognormal": [-0.22, 0.2]}}))
+    assert (assured.assurance.low, assured.assurance.high) == (0.01, 100.0)
+    point = replace(assured.assurance, prior=DesignPrior("uniform", (0.8, 0.8)))
+    with_prior = _trials(replace(assured, assurance=point), replicates=60)
+    fixed = _trials(_plan(_ratio_protocol(None, "patients")), replicates=60)
+    assert (with_prior.pop("drawn_tocilizumab_value") == 0.8).all()
+    assert with_prior.equals(fixed)
+
+
+def test_lognormal_draws_of_a_ratio_follow_the_prior_within_its_range():
+    plan = _plan(_ratio_protocol({"tocilizumab.value": {"lognormal": [-0.22, 0.2]}}))
+    draws = plan.assurance.draw(plan.seed, plan.index, 0, 20_000)
+    logs = np.log(draws)
+    assert abs(logs.mean() + 0.22) < 4 * 0.2 / np.sqrt(draws.size)
+    wide = replace(plan.assurance, prior=DesignPrior("lognormal", (0.0, 5.0)))
+    clipped = wide.draw(plan.seed, plan.index, 0, 20_000)
+    assert clipped.min() == 0.01 and clipped.max() == 100.0
+
+
+def test_a_normal_prior_on_a_ratio_is_refused_naming_the_field():
+    with pytest.raises(ProtocolError) as error:
+        _ratio_protocol({"tocilizumab.value": {"normal": [0.8, 0.1]}})
+    text = str(error.value)
+    assert "design.assurance.prior" in text and "lognormal" in text, text

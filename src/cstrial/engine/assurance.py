@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cstrial.design.priors import DesignPrior
+from cstrial.protocol.bayesian import ASSURED_PARAMETERS
 
 if TYPE_CHECKING:
     from cstrial.engine.plan import ScenarioPlan
@@ -51,6 +52,8 @@ class AssurancePlan:
     arm_index: int
     parameter: str
     prior: DesignPrior
+    low: float = -math.inf  # the parameter's range: draws beyond it are set to its ends
+    high: float = math.inf
 
     @property
     def column(self) -> str:
@@ -59,7 +62,8 @@ class AssurancePlan:
     def draw(self, seed: int, scenario: int, chunk: int, replicates: int) -> np.ndarray:
         """The chunk's trials' values, from the chunk's own assurance stream."""
         sequence = np.random.SeedSequence(seed, spawn_key=(scenario, chunk, ASSURANCE_STREAM))
-        return self.prior.draw(replicates, np.random.Generator(np.random.PCG64(sequence)))
+        draws = self.prior.draw(replicates, np.random.Generator(np.random.PCG64(sequence)))
+        return np.clip(draws, self.low, self.high)
 
 
 def with_assurance(scenario: Scenario, plan: ScenarioPlan) -> ScenarioPlan:
@@ -73,8 +77,11 @@ def with_assurance(scenario: Scenario, plan: ScenarioPlan) -> ScenarioPlan:
     if _fixed_by(scenario, arm, parameter):
         return plan
     ((family, parameters),) = spec.items()
+    index = plan.arm_names.index(arm)
+    effect = plan.effects[index]
+    low, high = ASSURED_PARAMETERS[str(getattr(effect, "model", ""))][parameter]
     assured = AssurancePlan(
-        arm, plan.arm_names.index(arm), parameter, DesignPrior(family, parameters)
+        arm, index, parameter, DesignPrior(family, parameters), low=low, high=high
     )
     nan = math.nan
     comparisons = tuple(

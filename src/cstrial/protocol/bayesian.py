@@ -41,7 +41,11 @@ PRIOR_FAMILIES: dict[str, tuple[str, str]] = {
 ASSURED_PARAMETERS: dict[str, dict[str, tuple[float, float]]] = {
     "il6-mediated": {"blockade": (0.0, 1.0)},
     "pkpd": {"blockade": (0.0, 1.0)},
+    "risk-ratio": {"value": (0.01, 100.0)},
+    "odds-ratio": {"value": (0.01, 100.0)},
+    "hazard-ratio": {"value": (0.01, 100.0)},
 }
+"""A ratio's draws beyond [0.01, 100] (a lognormal's far tails) are set to the nearer end."""
 
 #: The scale of each primary analysis that a normal prior on the log effect applies to,
 #: and whether larger values favour treatment (`above`) or smaller (`below`).
@@ -284,21 +288,27 @@ def _assurance_fits_arms(prior: dict[Any, Any], arms: list[Any]) -> Found:
         low, high = parameters[parameter]
         if isinstance(spec, dict) and len(spec) == 1:
             ((family, values),) = spec.items()
-            fits = family == "beta" or (
-                family == "uniform"
-                and isinstance(values, list)
-                and len(values) == 2
-                and all(is_number(v) for v in values)
-                and low <= values[0]
-                and values[1] <= high
+            positive = low > 0  # a ratio: lognormal (or beta) draws stay above 0
+            fits = (
+                family == "beta"
+                or (family == "lognormal" and positive)
+                or (
+                    family == "uniform"
+                    and isinstance(values, list)
+                    and len(values) == 2
+                    and all(is_number(v) for v in values)
+                    and low <= values[0]
+                    and values[1] <= high
+                )
             )
             if family in PRIOR_FAMILIES and not fits:
                 found.append(
                     (
                         (*at, family),
                         f"{parameter} lies in [{low:g}, {high:g}]: a {family} prior would draw "
-                        f"values outside it; use beta: [a, b] or uniform within [{low:g}, "
-                        f"{high:g}]",
+                        f"values outside it; use "
+                        + ("lognormal: [meanlog, sdlog], " if positive else "")
+                        + f"beta: [a, b] or uniform within [{low:g}, {high:g}]",
                     )
                 )
     return found
