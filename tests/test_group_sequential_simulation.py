@@ -567,9 +567,10 @@ def test_cli_run_of_shipped_three_look_protocol_prints_stopping_per_look_and_exp
     )
     assert result.exit_code == 0, result.output
     assert "Stopping probabilities per look" in result.stdout
-    for heading in ("expected N", "expected months", *(f"efficacy {k}" for k in (1, 2, 3))):
+    for heading in ("expected N", "expected months", *(f"eff {k}" for k in (1, 2, 3))):
         assert heading in result.stdout, heading
-    assert "futility 1" in result.stdout and "futility 2" in result.stdout
+    assert "eff k / fut k: stopped for efficacy / futility at look k" in result.stdout
+    assert "fut 1" in result.stdout and "fut 2" in result.stdout
     summary = pd.read_parquet(tmp_path / "run" / "summary.parquet")
     assert summary["expected_n"].iloc[0] < 3700  # interim stops save patients
 
