@@ -456,7 +456,7 @@ class Design(Schema):
     enrichment: Enrichment | None = None
     # time to event: the final analysis when every patient has reached the horizon
     # (horizon), or at the planned number of deaths (events), as rpact and most
-    # event-driven trials do (docs/final-analysis.md)
+    # event-driven trials do (README, Interim analyses)
     final_analysis: FinalAnalysis = "horizon"
     # time to event: the deaths at full information (rpact's plannedEvents); default: the
     # deaths the model expects among the sample size by the horizon, net of dropout
