@@ -9,10 +9,11 @@ within [100, 300] deaths; `final_analysis: events`) with `getDesignInverseNormal
 `plannedEvents`, from each arm's marginal survival law in the cstrial model given as
 piecewise-exponential hazards (`make_input.py` → `input.json` → `generate.R` →
 `rpact.json`, 20,000 iterations per scenario; CI never runs R). Compared: the overall
-and the interim rejection, the expected deaths analysed the mean re-estimated stage-2
-deaths and the expected patients enrolled, within 4 Monte Carlo SE of the two simulations together.
+and the interim rejection, the expected deaths analysed, the mean re-estimated stage-2
+deaths and the expected patients enrolled, within 4 Monte Carlo SE of the two
+simulations together.
 
-The sample size is large against the deaths (about 530 expected by everyone's horizon,
+The sample size is large against the deaths (520–580 expected by everyone's horizon,
 at most 400 asked for), so cstrial's limit, re-estimated deaths capped by the enrolled
 patients, does not bind: every trial reaches its target before its last patient is
 followed up.
