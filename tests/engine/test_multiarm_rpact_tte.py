@@ -13,9 +13,10 @@ The semantics agree only in this corner (docs/multiarm.md): rpact's plannedEvent
 count the events of control and every selected arm, split among the comparisons as
 (ω_i + 1) / (Σω + 1), and it draws normal stage-wise log-rank statistics; cstrial
 waits for the trial's deaths in all arms and computes the log-rank from simulated
-death times. With no arm dropped the two looks are the same; with dropping, rpact's
-next stage still counts the planned increment over the selected arms, while cstrial
-has no per-stage event plan per arm, so only `all` is compared. Compared: per-arm
+death times. With no arm dropped the two looks are the same; after a drop rpact gives
+the next increment to control and the selected arms only, while the dropped arm's
+patients already enrolled keep dying and count towards cstrial's next look, so only
+`all` is compared. Compared: per-arm
 rejection (overall and at the interim), disjunctive power and expected deaths at the
 trial's end, within 4 Monte Carlo SE of the difference of the two simulations.
 """
