@@ -324,16 +324,15 @@ def test_power_and_stopping_per_look_match_group_sequential_theory(tmp_path, cas
 
 
 @pytest.mark.slow
-def test_stopping_per_look_with_patient_reuse_matches_theory(tmp_path):
-    """With simulation.patient_reuse 16 every per-look stopping probability is unchanged
-    (docs/scale.md): the same checks as above, on n_sims / design_effect effective trials."""
+def test_stopping_per_look_of_the_patient_level_sampler_matches_theory(tmp_path):
+    """With simulation.sampler: patients (virtual patients with covariates instead of the
+    arms' exact laws, docs/scale.md) every per-look stopping probability is the same: the
+    same checks as above."""
     case = ALTERNATIVES[1]  # efficacy and non-binding futility stops
     data = trial_protocol(futility=case["futility"], seed=9, **ALTERNATIVE)
-    data["simulation"]["patient_reuse"] = 16
+    data["simulation"]["sampler"] = "patients"
     r = Run(tmp_path, data, n_sims=SLOW_N_SIMS[case["id"]])
-    design_effect = float(r.summary["design_effect"])
-    assert 1.0 < design_effect < 1.05  # a constant risk ratio: little effect heterogeneity
-    r.n_sims = int(r.n_sims / design_effect)
+    assert r.scenario["sampler"] == "patients"
     check_against_theory(r)
 
 
