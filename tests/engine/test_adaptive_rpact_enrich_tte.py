@@ -16,8 +16,18 @@ subset's stage log-rank is drawn as normal, N(log HR sqrt(D/4), 1); F's is the d
 weighted sum of the subsets' (a stratified statistic). cstrial enrols patients, whose
 deaths (random in number per subset) trigger the looks, and tests F by the unstratified
 log-rank; with the same control risk in S and R the two F statistics have the same law
-to first order. Compared: the rejection of H_S, H_F, either, and the selection
-probabilities (rpact's convention, as for binary), within 4 Monte Carlo SE.
+to first order. Compared: the rejection of H_S, H_F, either (at the interim and
+overall), the selection probabilities and the expected deaths (rpact's convention, as
+for binary: a stage 2 unless both hypotheses were rejected at the interim), within 4
+Monte Carlo SE.
+
+rpact's `typeOfSelection = "epsilon"` compares the estimates 1/HR; cstrial's `epsilon`
+compares -log HR (with epsilon 0.1 F is kept 2-3 points more often by cstrial, over 3
+MC SE). generate.R therefore gives rpact cstrial's rule as a `selectPopulationsFunction`
+on log(effectVector). After selecting S only, cstrial's final look still counts the
+deaths of every enrolled patient, so the stage-1 complement patients who die after the
+interim take about 7 of stage 2's 150 deaths from S (rpact gives S all 150): H_S's power
+is 1-2 points lower, within the tolerance (docs/adaptive.md).
 """
 
 from __future__ import annotations
@@ -119,3 +129,9 @@ def test_tte_enrichment_agrees_with_getSimulationEnrichmentSurvival(name):
     with_f = went_on & (full.select_full | full.select_both)
     _close_p(with_s.mean(), reference["selected_stage_2"][0], N_TRIALS, n_r, "S selected")
     _close_p(with_f.mean(), reference["selected_stage_2"][1], N_TRIALS, n_r, "F selected")
+    events = 150 + 150 * went_on
+    sd = max(events.std(), 150 * np.sqrt(1 / N_TRIALS))
+    se = sd * np.sqrt(1 / N_TRIALS + 1 / n_r)
+    assert abs(events.mean() - reference["expected_events"]) <= 4 * se, "expected deaths"
+    # the look's deaths: every trial that went on had its 300 (ties on the day aside)
+    assert (np.abs(full.final_events[full.stop_look == 2] - 300) <= 2).all()

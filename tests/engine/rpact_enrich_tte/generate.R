@@ -1,6 +1,6 @@
 # rpact 3.3.4 reference for tests/engine/test_adaptive_rpact_enrich_tte.py: adaptive
 # enrichment on a time-to-event primary, getSimulationEnrichmentSurvival with
-# getDesignInverseNormal (Simes, epsilon selection on the effect estimate;
+# getDesignInverseNormal (Simes; epsilon selection on cstrial's scale, see below;
 # stratifiedAnalysis = TRUE, the only one rpact offers for survival: its F statistic is
 # the deaths-weighted sum of the subsets' log-rank statistics).
 # Run from the repository root:
@@ -22,9 +22,17 @@ for (i in seq_len(nrow(input$scenarios))) {
   effects <- list(subGroups = c("S", "R"), prevalences = s$prevalences[[1]],
                   piControls = s$pi_controls[[1]],
                   hazardRatios = matrix(s$hazard_ratios[[1]], nrow = 1))
+  # rpact's typeOfSelection = "epsilon" compares the estimates 1 / HR (directionUpper =
+  # FALSE: effectVector is 1 / overallEffects); cstrial's epsilon compares -log HR. The
+  # same rule on rpact's side is user-defined: within epsilon of the best on the log scale
+  epsilon <- s$epsilon
+  select <- function(effectVector) {
+    benefit <- log(effectVector)
+    !is.na(benefit) & benefit >= max(benefit, na.rm = TRUE) - epsilon
+  }
   sim <- getSimulationEnrichmentSurvival(design, effectList = effects,
-    plannedEvents = s$planned_events[[1]], typeOfSelection = "epsilon",
-    epsilonValue = s$epsilon, intersectionTest = "Simes", stratifiedAnalysis = TRUE,
+    plannedEvents = s$planned_events[[1]], typeOfSelection = "userDefined",
+    selectPopulationsFunction = select, intersectionTest = "Simes", stratifiedAnalysis = TRUE,
     directionUpper = FALSE, maxNumberOfIterations = iterations, seed = 20261202)
   # [stage, variant, population]: populations S, F
   out[[s$name]] <- list(
@@ -43,7 +51,7 @@ result <- list(rpact = as.character(packageVersion("rpact")), R = R.version.stri
   call = paste0("getSimulationEnrichmentSurvival(getDesignInverseNormal(kMax=2, ",
     "informationRates=c(0.5,1), alpha=0.025, typeOfDesign='asOF'), effectList=list(",
     "subGroups=c('S','R'), prevalences, piControls, hazardRatios from input.json), ",
-    "plannedEvents=c(150,300), typeOfSelection='epsilon', epsilonValue from input.json, ",
+    "plannedEvents=c(150,300), typeOfSelection='userDefined', selectPopulationsFunction=log(effectVector) >= max(log(effectVector)) - epsilon (epsilon from input.json), ",
     "intersectionTest='Simes', stratifiedAnalysis=TRUE, directionUpper=FALSE, ",
     "maxNumberOfIterations=", iterations, ", seed=20261202)"),
   scenarios = out)
