@@ -26,8 +26,8 @@ compares -log HR (with epsilon 0.1 F is kept 2-3 points more often by cstrial, o
 MC SE). generate.R therefore gives rpact cstrial's rule as a `selectPopulationsFunction`
 on log(effectVector). After selecting S only, cstrial's final look still counts the
 deaths of every enrolled patient, so the stage-1 complement patients who die after the
-interim take about 7 of stage 2's 150 deaths from S (rpact gives S all 150): H_S's power
-is 1-2 points lower, within the tolerance (docs/adaptive.md).
+interim take about 2 of stage 2's 150 deaths from S (rpact gives S all 150): H_S's power
+is under 1 point lower, within Monte Carlo error (docs/adaptive.md).
 """
 
 from __future__ import annotations
