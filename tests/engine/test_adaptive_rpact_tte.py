@@ -7,7 +7,7 @@ rpact simulated the trial of `rpact_ssr_tte/ssr-tte.yaml` (1200 patients at 40 a
 within [100, 300] deaths; `final_analysis: events`) with `getDesignInverseNormal` and
 `conditionalPower`, `minNumberOfEventsPerStage`, `maxNumberOfEventsPerStage`,
 `plannedEvents`, from each arm's marginal survival law in the cstrial model given as
-piecewise-exponential hazards (`make_input.py` → `input.json` → `generate.R` →
+piecewise-exponential hazards (`rpact_final_events/make_input.py tests/engine/rpact_ssr_tte` → `input.json` → `generate.R` →
 `rpact.json`, 20,000 iterations per scenario; CI never runs R). Compared: the overall
 and the interim rejection, the expected deaths analysed, the mean re-estimated stage-2
 deaths and the expected patients enrolled, within 4 Monte Carlo SE of the two

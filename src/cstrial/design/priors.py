@@ -26,14 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from cstrial.errors import CstrialError
+from cstrial.protocol.bayesian import PRIOR_FAMILIES
 
-#: Each family's two parameters, by name, in the order the protocol writes them.
-DESIGN_PRIOR_FAMILIES: dict[str, tuple[str, str]] = {
-    "normal": ("mean", "sd"),
-    "lognormal": ("meanlog", "sdlog"),
-    "beta": ("a", "b"),
-    "uniform": ("low", "high"),
-}
+#: Each family's two parameters, by name, in the order the protocol writes them (the
+#: protocol's own table: one vocabulary for the schema and the library).
+DESIGN_PRIOR_FAMILIES = PRIOR_FAMILIES
 
 _EXAMPLES = "e.g. {normal: [0.0, 0.1]}, {lognormal: [-0.2, 0.15]}, {beta: [40, 60]}"
 

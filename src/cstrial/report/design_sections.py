@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
+from cstrial.engine.adaptive import ENRICHMENT_COLUMNS, SSR_COLUMNS
 from cstrial.report.adaptive import adaptive_tables
 from cstrial.report.multiarm import multiarm_rows
 from cstrial.report.sections import ReportContext, ReportFigure, Section, Table
@@ -56,26 +57,8 @@ def adaptive_section(context: ReportContext) -> Section | None:
     names = set(pq.read_schema(path).names)
     if not names & {"select_both", "increased"}:
         return None
-    wanted = [
-        c
-        for c in (
-            "scenario",
-            "sim",
-            "decision",
-            "select_full",
-            "select_subgroup",
-            "select_both",
-            "select_none",
-            "rejected_full",
-            "rejected_subgroup",
-            "rejected_any",
-            "final_n",
-            "final_events",
-            "increased",
-            "n_screened",
-        )
-        if c in names
-    ]
+    columns = ("scenario", "sim", "decision", *ENRICHMENT_COLUMNS, *SSR_COLUMNS)
+    wanted = [c for c in (*columns, "final_events", "n_screened") if c in names]
     tables = adaptive_tables(pq.read_table(path, columns=wanted).to_pandas())
     out = []
     if "enrichment" in tables and not tables["enrichment"].empty:

@@ -1,12 +1,15 @@
 """Write input.json for generate.R: each scenario's arms' marginal survival laws from the
 cstrial model as piecewise-exponential hazards per month (rpact's piecewiseSurvivalTime,
 lambda2 control, lambda1 treatment), and the design. Run from the repository root:
-    PYTHONPATH=src python tests/engine/rpact_final_events/make_input.py
+    PYTHONPATH=src python tests/engine/rpact_final_events/make_input.py [FOLDER]
+FOLDER (default: this one) holds the protocol (its one *.yaml) and gets input.json;
+tests/engine/rpact_ssr_tte is the other folder this serves.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +25,9 @@ KNOTS_DAYS = np.concatenate([np.arange(0, 30), np.arange(30, 181, 5)]).astype(fl
 AFTER_HORIZON = 1e-9
 
 
-def main() -> None:
-    protocol = load_protocol(HERE / "final-events.yaml")
+def main(folder: Path = HERE) -> None:
+    (path,) = folder.glob("*.yaml")
+    protocol = load_protocol(path)
     design = protocol.design
     scenarios = []
     for scenario in expand_scenarios(protocol):
@@ -55,8 +59,8 @@ def main() -> None:
         "planned_events": design.planned_events,
         "scenarios": scenarios,
     }
-    (HERE / "input.json").write_text(json.dumps(data, indent=1) + "\n")
+    (folder / "input.json").write_text(json.dumps(data, indent=1) + "\n")
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE)

@@ -1,9 +1,9 @@
 # rpact 3.3.4 reference for tests/engine/test_adaptive_rpact_tte.py: the trial of
 # ssr-tte.yaml (inverse-normal combination, deaths of stage 2 re-estimated for conditional
 # power) simulated by getSimulationSurvival, with each arm's marginal survival law of the
-# cstrial model as piecewise-exponential hazards (input.json, written by make_input.py,
+# cstrial model as piecewise-exponential hazards (input.json, written by ../rpact_final_events/make_input.py,
 # the approach of tests/engine/rpact_final_events). Run from the repository root:
-#   PYTHONPATH=src python tests/engine/rpact_ssr_tte/make_input.py
+#   PYTHONPATH=src python tests/engine/rpact_final_events/make_input.py tests/engine/rpact_ssr_tte
 #   Rscript tests/engine/rpact_ssr_tte/generate.R
 # It writes tests/engine/rpact_ssr_tte/rpact.json. CI never runs R.
 suppressPackageStartupMessages({library(rpact); library(jsonlite)})
